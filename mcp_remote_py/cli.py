@@ -1,0 +1,229 @@
+"""The ``mcp-remote-py`` command line: ``mcp-remote-py URL [options]`` relays stdio to URL."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from ._version import __version__
+from .errors import UsageError
+from .headers import join_split_header_args, parse_header, parse_header_file
+
+if TYPE_CHECKING:
+    from .relay import RelayOptions
+
+__all__ = ["build_parser", "main", "relay_options"]
+
+PROG = "mcp-remote-py"
+
+EPILOG = """\
+examples:
+  mcp-remote-py https://mcp.example.com/mcp
+  mcp-remote-py https://mcp.example.com/sse --transport sse-only
+  mcp-remote-py https://mcp.example.com/mcp --header 'Authorization: Bearer ${API_TOKEN}'
+  MCP_HTTP_URL=https://mcp.example.com/mcp mcp-remote-py
+
+Claude Desktop (claude_desktop_config.json):
+  {"mcpServers": {"example": {"command": "mcp-remote-py",
+    "args": ["https://mcp.example.com/mcp", "--header", "Authorization: Bearer ${API_TOKEN}"],
+    "env": {"API_TOKEN": "..."}}}}
+
+stdout carries only JSON-RPC; logs go to stderr and to the log file (see --log-file).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Relay a stdio MCP client (Claude Desktop, Cursor, ...) to a remote MCP "
+        "server over Streamable HTTP or the legacy HTTP+SSE transport.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "url",
+        nargs="?",
+        help="the server's MCP endpoint, e.g. https://mcp.example.com/mcp "
+        "(default: the MCP_HTTP_URL environment variable)",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("http-first", "sse-first", "http-only", "sse-only"),
+        default="http-first",
+        help="which transport to use; http-first (the default) falls back to legacy SSE when the "
+        "server answers 400/404/405 to the initialize POST; a URL ending in /sse starts with SSE. "
+        "e.g. --transport sse-only",
+    )
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra request header (repeatable); ${VAR} is expanded from the environment, and "
+        "a missing variable is an error. e.g. --header 'Authorization: Bearer ${API_TOKEN}'",
+    )
+    parser.add_argument(
+        "--header-file",
+        metavar="PATH",
+        help="read headers from a file, one 'Name: value' a line ('#' starts a comment). "
+        "e.g. --header-file ~/.config/mcp/headers.txt",
+    )
+    parser.add_argument(
+        "--ipv4",
+        action="store_true",
+        help="resolve names to IPv4 addresses only, for hosts whose IPv6 path is broken "
+        "(e.g. localhost resolving to ::1 while the server listens on 127.0.0.1). e.g. --ipv4",
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="also trust this CA certificate (PEM), e.g. a corporate TLS-inspection CA; the "
+        "system trust store is always used. e.g. --ca-file /etc/ssl/certs/corp-ca.pem",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify TLS certificates (dangerous: anyone on the path can read your "
+        "traffic and tokens). e.g. --insecure",
+    )
+    parser.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="allow plain http:// to a host that is not loopback (tokens would cross the network "
+        "in clear). e.g. --allow-http",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up connecting after this long (default 10). e.g. --connect-timeout 30",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="answer a request with an error if the server has not answered it within this "
+        "long (default: no limit). e.g. --request-timeout 300",
+    )
+    parser.add_argument(
+        "--ignore-tool",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="hide tools whose name matches this glob (case-insensitive, repeatable) from "
+        "tools/list and refuse calls to them. e.g. --ignore-tool 'delete_*'",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="how much to log on stderr (default info). e.g. --log-level warning",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="the same as --log-level debug. e.g. --debug"
+    )
+    parser.add_argument(
+        "--log-file",
+        metavar="PATH",
+        help="where the rotating log file goes (default: the user log directory, see "
+        "README). e.g. --log-file /tmp/mcp-remote-py.log",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> RelayOptions:
+    """Validate the parsed arguments into RelayOptions; UsageError says what is wrong."""
+    import httpx
+
+    from .net import NetworkOptions, is_loopback_host
+    from .relay import RelayOptions
+
+    raw_url = args.url or environ.get("MCP_HTTP_URL", "")
+    if not raw_url:
+        raise UsageError("no server URL: give it as the first argument, or set MCP_HTTP_URL")
+    try:
+        url = httpx.URL(raw_url.strip())
+    except httpx.InvalidURL as exc:
+        raise UsageError(f"{raw_url!r} is not a valid URL ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise UsageError(
+            f"{raw_url!r} is not an http:// or https:// URL with a host, "
+            "e.g. https://mcp.example.com/mcp"
+        )
+    if url.scheme == "http" and not args.allow_http and not is_loopback_host(url.host):
+        raise UsageError(
+            f"refusing plain http:// to {url.host}: headers and tokens would cross the network "
+            "unencrypted. Use https://, or pass --allow-http if this network is trusted"
+        )
+
+    headers = [parse_header(h, environ) for h in args.header]
+    if args.header_file:
+        path = Path(os.path.expanduser(args.header_file))
+        try:
+            content = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --header-file {path}: {exc.strerror}") from None
+        headers = parse_header_file(content, environ, str(path)) + headers
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise UsageError(f"--ca-file {args.ca_file}: no such file")
+    if args.ipv4 and url.host.count(":") >= 2:
+        raise UsageError(f"--ipv4 cannot reach the IPv6 address {url.host}")
+    return RelayOptions(
+        url=url,
+        transport=args.transport,
+        network=NetworkOptions(
+            connect_timeout=args.connect_timeout,
+            ca_file=args.ca_file,
+            insecure=args.insecure,
+            ipv4=args.ipv4,
+            headers=tuple(headers),
+        ),
+        ignore_tools=list(args.ignore_tool),
+        request_timeout=args.request_timeout,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    argv = join_split_header_args(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(argv)
+    try:
+        options = relay_options(args, os.environ)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+    from .logs import setup_logging
+
+    level = "debug" if args.debug else args.log_level
+    setup_logging(level, args.log_file, [value for _, value in options.network.headers])
+    if options.network.insecure:
+        import logging
+
+        logging.getLogger("mcp_remote_py").warning(
+            "WARNING: --insecure is set: TLS certificates are NOT checked; anyone on the network "
+            "path can read and change this traffic, tokens included"
+        )
+
+    import trio
+
+    from .app import run_relay
+
+    trio.run(run_relay, options)
+    sys.exit(0)

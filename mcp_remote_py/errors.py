@@ -1,0 +1,88 @@
+"""The errors a user can meet, each written as advice: what failed, why, and what to run.
+
+RelayError
+├── UsageError               a flag, URL or header the user gave is wrong (exit status 2)
+└── UpstreamError            the remote server could not be used
+    ├── UpstreamUnavailable  nothing answered: refused, DNS, timeout, TLS (``transient`` says
+    │                        whether waiting may help)
+    ├── UpstreamHttpError    the server answered with an HTTP error status
+    ├── SessionLost          the server no longer knows the session (404, 400 "no session")
+    ├── ConnectionLost       a stream broke while the server was handling a request
+    └── ProtocolViolation    the server sent something that is not MCP
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConnectionLost",
+    "ProtocolViolation",
+    "RelayError",
+    "SessionLost",
+    "UpstreamError",
+    "UpstreamHttpError",
+    "UpstreamUnavailable",
+    "UsageError",
+]
+
+
+class RelayError(Exception):
+    """Base of every error the relay reports to a user."""
+
+
+class UsageError(RelayError):
+    """The command line, a header or the URL is wrong."""
+
+
+class UpstreamError(RelayError):
+    """The remote server could not be used; ``hint`` says what the user can do."""
+
+    transient = False
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def advice(self) -> str:
+        return f"{self}. {self.hint}" if self.hint else str(self)
+
+
+class UpstreamUnavailable(UpstreamError):
+    """No HTTP answer: connection refused, name not found, connect timeout, TLS failure."""
+
+    def __init__(self, message: str, hint: str = "", *, transient: bool) -> None:
+        super().__init__(message, hint)
+        self.transient = transient
+
+
+class UpstreamHttpError(UpstreamError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        excerpt: str,
+        hint: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        text = f"the server answered HTTP {status} {reason}".rstrip()
+        if excerpt:
+            text += f": {excerpt}"
+        super().__init__(text, hint)
+        self.status = status
+        self.excerpt = excerpt
+        self.retry_after = retry_after
+        # 2025-11-25 §Transports leaves 429 and 5xx gateway errors to the client's retry policy.
+        self.transient = status in (429, 502, 503, 504)
+
+
+class SessionLost(UpstreamError):
+    """The server answered 404 (or 400 "no valid session") to a request carrying our session."""
+
+
+class ConnectionLost(UpstreamError):
+    """A response stream ended before its answer; the server may or may not have acted."""
+
+
+class ProtocolViolation(UpstreamError):
+    """The server's answer is not MCP (wrong content type, not JSON, no endpoint event)."""

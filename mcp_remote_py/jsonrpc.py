@@ -1,0 +1,225 @@
+"""JSON-RPC 2.0 framing and classification for the stdio side, without I/O.
+
+The relay reads newline-delimited JSON-RPC from the desktop client and writes the same back. This
+module turns bytes into classified messages and messages into the one-line bytes that stdout may
+carry (stdio transport, 2025-11-25 §stdio: "Messages are delimited by newlines, and MUST NOT
+contain embedded newlines").
+
+Classification follows JSON-RPC 2.0: a *request* has ``method`` and ``id``; a *notification* has
+``method`` and no ``id``; a *response* has ``id`` and ``result`` or ``error``. An array is a batch
+(2025-03-26 servers may send them); each element is classified on its own.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CONNECTION_LOST",
+    "INVALID_REQUEST",
+    "PARSE_ERROR",
+    "REQUEST_BLOCKED",
+    "REQUEST_TIMEOUT",
+    "SHUTTING_DOWN",
+    "UPSTREAM_ERROR",
+    "Kind",
+    "LineSplitter",
+    "Message",
+    "MessageError",
+    "RequestId",
+    "encode",
+    "error_response",
+    "parse_message",
+    "parse_payload",
+]
+
+RequestId = str | int
+
+# JSON-RPC 2.0 reserved codes.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+
+# The relay's own codes, in the implementation-defined server-error range -32000..-32099.
+# -32002 (resource not found) and -32042 (URL elicitation required) are taken by MCP itself.
+UPSTREAM_ERROR = -32001  # the server could not be reached or answered with an HTTP error
+CONNECTION_LOST = -32003  # the connection broke while the server was handling the request
+REQUEST_BLOCKED = (
+    -32004
+)  # the relay refuses the request (for example a tool hidden by --ignore-tool)
+REQUEST_TIMEOUT = -32005  # the request could not be delivered within --request-timeout
+SHUTTING_DOWN = -32006  # the relay is exiting
+
+
+class Kind(enum.Enum):
+    REQUEST = "request"
+    NOTIFICATION = "notification"
+    RESPONSE = "response"
+
+
+class MessageError(ValueError):
+    """A line that is not a JSON-RPC message; ``code`` is the JSON-RPC error to answer with."""
+
+    def __init__(self, code: int, message: str, request_id: RequestId | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.request_id = request_id
+
+
+@dataclass(slots=True)
+class Message:
+    """One classified JSON-RPC message and the exact text it arrived as."""
+
+    kind: Kind
+    body: dict[str, Any]
+    text: str
+
+    @property
+    def id(self) -> RequestId | None:
+        value = self.body.get("id")
+        return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+
+    @property
+    def method(self) -> str | None:
+        value = self.body.get("method")
+        return value if isinstance(value, str) else None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        value = self.body.get("params")
+        return value if isinstance(value, dict) else {}
+
+
+def _classify(body: Any, text: str) -> Message:
+    if not isinstance(body, dict):
+        raise MessageError(INVALID_REQUEST, "a JSON-RPC message must be a JSON object")
+    raw_id = body.get("id")
+    has_id = "id" in body and raw_id is not None
+    if has_id and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))):
+        raise MessageError(INVALID_REQUEST, "a JSON-RPC id must be a string or an integer")
+    request_id = raw_id if has_id else None
+    if "method" in body:
+        if not isinstance(body["method"], str):
+            raise MessageError(INVALID_REQUEST, "'method' must be a string", request_id)
+        return Message(Kind.REQUEST if has_id else Kind.NOTIFICATION, body, text)
+    if "result" in body or "error" in body:
+        # An error response may carry a null id (it answers something unparseable).
+        return Message(Kind.RESPONSE, body, text)
+    raise MessageError(
+        INVALID_REQUEST,
+        "not a JSON-RPC request, notification or response (no 'method', 'result' or 'error')",
+        request_id,
+    )
+
+
+def parse_message(line: bytes | str) -> Message:
+    """Parse one line from the client into a single classified message.
+
+    Raises MessageError with -32700 for bytes that are not UTF-8 JSON and -32600 for JSON that is
+    not a JSON-RPC message. Batches are refused on the client side: MCP since 2025-06-18 has none,
+    and stdio clients do not send them.
+    """
+    if isinstance(line, bytes):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MessageError(
+                PARSE_ERROR, f"the line is not valid UTF-8 (byte {exc.start}): JSON-RPC needs UTF-8"
+            ) from None
+    else:
+        text = line
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise MessageError(PARSE_ERROR, f"the line is not valid JSON: {exc}") from None
+    if isinstance(body, list):
+        raise MessageError(INVALID_REQUEST, "JSON-RPC batches are not supported on stdio")
+    return _classify(body, text)
+
+
+def parse_payload(text: str) -> list[Message]:
+    """Parse a server payload (a JSON body or one SSE event's data): one message or a batch.
+
+    Messages whose text spans several lines keep no raw text, so that they are re-encoded onto
+    one line before they reach stdout.
+    """
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise MessageError(PARSE_ERROR, f"the server sent data that is not JSON: {exc}") from None
+    one_line = "\n" not in text and "\r" not in text
+    if isinstance(body, list):
+        # 2025-03-26 §Transports allows a batch; its elements are re-encoded one per line.
+        return [_classify(item, "") for item in body]
+    return [_classify(body, text if one_line else "")]
+
+
+def encode(message: Message | dict[str, Any]) -> bytes:
+    """One compact JSON line for stdout, ending in b"\\n" on every OS."""
+    if isinstance(message, Message):
+        if message.text:
+            return message.text.encode("utf-8") + b"\n"
+        message = message.body
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def error_response(
+    request_id: RequestId | None, code: int, message: str, data: Any = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+class LineSplitter:
+    """Splits a byte stream into lines without rescanning: a 50 MB line costs O(n), not O(n²).
+
+    A line longer than ``max_line`` is dropped as it streams past (memory stays bounded) and
+    reported once as ``None`` in place of the line, so the caller can answer it with an error.
+    """
+
+    def __init__(self, max_line: int) -> None:
+        self._max_line = max_line
+        self._buffer = bytearray()
+        self._scanned = 0
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[bytes | None]:
+        lines: list[bytes | None] = []
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while True:
+            newline = buffer.find(b"\n", max(start, self._scanned))
+            if newline < 0:
+                break
+            if self._discarding:
+                self._discarding = False
+                lines.append(None)
+            else:
+                with memoryview(buffer) as view:
+                    line = bytes(view[start:newline]).rstrip(b"\r")
+                if line and not line.isspace():
+                    lines.append(line)
+            start = newline + 1
+            self._scanned = start
+        del buffer[:start]
+        self._scanned = len(buffer)
+        if len(buffer) > self._max_line:
+            self._discarding = True
+            buffer.clear()
+            self._scanned = 0
+        return lines
+
+    def finish(self) -> list[bytes | None]:
+        """The unterminated last line at end of input, if any."""
+        if self._discarding:
+            self._discarding = False
+            return [None]
+        line = bytes(self._buffer).rstrip(b"\r")
+        self._buffer.clear()
+        self._scanned = 0
+        return [line] if line and not line.isspace() else []

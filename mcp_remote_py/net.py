@@ -1,0 +1,346 @@
+"""The one place an httpx client is built, and where network failures become advice.
+
+Design notes:
+
+* TLS verifies against the operating system's trust store (truststore), so a corporate CA that IT
+  installed on the machine just works; ``--ca-file`` adds one more; ``--insecure`` turns checking
+  off and is announced loudly by the caller.
+* ``--ipv4`` installs a trio hostname resolver that asks only for A records. Forcing the family
+  through httpx's ``transport=`` would have turned off the proxies from the environment
+  (HTTP(S)_PROXY, NO_PROXY), which corporate users depend on.
+* Redirects are followed here, not by httpx, and only within the same origin (or http → https on
+  the same host): a credential given for one server must never be carried to another.
+* Every MCP request goes out with ``Accept-Encoding: identity``: a reverse proxy that gzips
+  ``text/event-stream`` holds events in its compressor until the stream ends.
+"""
+
+from __future__ import annotations
+
+import errno
+import html
+import json
+import re
+import socket
+import ssl
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import trio
+
+from . import __version__
+from .backoff import parse_retry_after
+from .errors import ProtocolViolation, UpstreamHttpError, UpstreamUnavailable
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = [
+    "NetworkOptions",
+    "build_client",
+    "describe_network_error",
+    "display_url",
+    "http_error",
+    "install_ipv4_resolver",
+    "is_loopback_host",
+    "same_origin",
+    "send",
+]
+
+MAX_REDIRECTS = 5
+ERROR_EXCERPT = 300
+DOCTOR_HINT = "Run `mcp-remote-py doctor {url}` to find out why"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkOptions:
+    connect_timeout: float = 10.0
+    ca_file: str | None = None
+    insecure: bool = False
+    ipv4: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _ssl_context(options: NetworkOptions) -> ssl.SSLContext | bool:
+    if options.insecure:
+        return False
+    import truststore  # imported here: plain-http use never pays for it
+
+    context: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if options.ca_file:
+        context.load_verify_locations(cafile=options.ca_file)
+    return context
+
+
+def build_client(options: NetworkOptions) -> httpx.AsyncClient:
+    """The relay's HTTP client: bounded connect and write, unbounded read (streams are long)."""
+    headers = {"User-Agent": f"mcp-remote-py/{__version__}"}
+    headers.update(dict(options.headers))
+    return httpx.AsyncClient(
+        headers=headers,
+        verify=_ssl_context(options),
+        timeout=httpx.Timeout(connect=options.connect_timeout, read=None, write=60.0, pool=None),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+class _IPv4Resolver(trio.abc.HostnameResolver):
+    """getaddrinfo restricted to AF_INET, explaining itself when a host has only IPv6."""
+
+    async def getaddrinfo(
+        self,
+        host: bytes | None,
+        port: bytes | str | int | None,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[Any]:
+        try:
+            return await trio.to_thread.run_sync(
+                socket.getaddrinfo, host, port, socket.AF_INET, type, proto, flags,
+                abandon_on_cancel=True,
+            )  # fmt: skip
+        except socket.gaierror as exc:
+            try:
+                await trio.to_thread.run_sync(
+                    socket.getaddrinfo, host, port, socket.AF_INET6, type, proto, flags,
+                    abandon_on_cancel=True,
+                )  # fmt: skip
+            except OSError:
+                raise exc from None
+            name = host.decode() if isinstance(host, bytes) else host
+            raise socket.gaierror(
+                exc.errno, f"{name} has only IPv6 addresses, and --ipv4 allows IPv4 only"
+            ) from None
+
+    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
+        result: tuple[str, str] = await trio.to_thread.run_sync(
+            socket.getnameinfo, sockaddr, flags, abandon_on_cancel=True
+        )
+        return result
+
+
+def install_ipv4_resolver() -> None:
+    """Make every name lookup in this trio run IPv4-only (call inside ``trio.run``)."""
+    trio.socket.set_custom_hostname_resolver(_IPv4Resolver())
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def display_url(url: httpx.URL) -> str:
+    """The URL for logs and messages: no user info, query or fragment (they may hold secrets)."""
+    return str(url.copy_with(userinfo=b"", query=None, fragment=None))
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    return _origin(a) == _origin(b)
+
+
+def _redirect_allowed(source: httpx.URL, target: httpx.URL) -> bool:
+    if same_origin(source, target):
+        return True
+    # http → https on the same host is an upgrade, not a move to another server.
+    return source.scheme == "http" and target.scheme == "https" and source.host == target.host
+
+
+async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    """Send ``request`` streaming, following same-origin redirects; the caller closes the answer.
+
+    ``response.url`` is where the answer finally came from, so callers can keep using it.
+    """
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await client.send(request, stream=True)
+        if not response.is_redirect:
+            return response
+        await response.aclose()
+        target = request.url.join(response.headers["location"])
+        if not _redirect_allowed(request.url, target):
+            raise ProtocolViolation(
+                f"the server redirected {display_url(request.url)} to another origin, "
+                f"{display_url(target)}",
+                "the relay never carries your headers or tokens to another server; "
+                "if that server is the right one, use its URL directly",
+            )
+        if response.status_code in (301, 302, 303) and request.method not in ("GET", "HEAD"):
+            raise ProtocolViolation(
+                f"the server answered {request.method} {display_url(request.url)} with a "
+                f"{response.status_code} redirect to {display_url(target)}, which would drop "
+                "the message",
+                f"use {display_url(target)} as the server URL",
+            )
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
+        request = client.build_request(
+            request.method, target, headers=headers, content=request.content
+        )
+    raise ProtocolViolation(
+        f"the server redirected more than {MAX_REDIRECTS} times, ending at "
+        f"{display_url(request.url)}",
+        "this is usually a redirect loop in a reverse proxy (for example Cloudflare's "
+        '"Always Use HTTPS" in front of a server that redirects back to http)',
+    )
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        for nxt in (current.__cause__, current.__context__):
+            if nxt is not None:
+                stack.append(nxt)
+    return seen
+
+
+def describe_network_error(
+    exc: httpx.TransportError, url: httpx.URL, options: NetworkOptions
+) -> UpstreamUnavailable:
+    """Turn an httpx transport failure into a user-facing error that names the cause."""
+    where = f"{url.host}:{url.port or {'http': 80, 'https': 443}.get(url.scheme, '')}"
+    doctor = DOCTOR_HINT.format(url=display_url(url))
+    causes = _causes(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return UpstreamUnavailable(
+            f"connecting to {where} timed out after {options.connect_timeout:g} s",
+            f"The server may be down, or a firewall drops the connection. {doctor}",
+            transient=True,
+        )
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return UpstreamUnavailable(
+                f"the TLS certificate of {url.host} was not accepted: "
+                f"{cause.verify_message or cause.reason}",
+                "If a corporate proxy inspects TLS, pass its CA certificate with --ca-file PATH. "
+                + doctor,
+                transient=False,
+            )
+        if isinstance(cause, ssl.SSLError):
+            return UpstreamUnavailable(
+                f"the TLS handshake with {where} failed: {cause.reason or cause}",
+                f"Check that {where} serves HTTPS (http:// URLs need --allow-http). {doctor}",
+                transient=False,
+            )
+        if isinstance(cause, socket.gaierror):
+            message = cause.strerror or str(cause)
+            if "only IPv6" in message:
+                return UpstreamUnavailable(
+                    message, "Remove --ipv4 to connect over IPv6", transient=False
+                )
+            return UpstreamUnavailable(
+                f"the name {url.host} could not be resolved ({message})",
+                f"Check the spelling of the URL and your DNS or VPN. {doctor}",
+                transient=False,
+            )
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return UpstreamUnavailable(
+                f"{where} refused the connection",
+                f"Is the server running and listening on that port? {doctor}",
+                transient=True,
+            )
+        if isinstance(cause, OSError) and cause.errno in (
+            errno.ENETUNREACH,
+            errno.EHOSTUNREACH,
+            errno.EADDRNOTAVAIL,
+        ):
+            hint = "If the host has an IPv6 address that does not work here, try --ipv4. "
+            return UpstreamUnavailable(
+                f"{where} is unreachable from this machine ({cause.strerror})",
+                hint + doctor,
+                transient=True,
+            )
+    if isinstance(exc, httpx.ProxyError):
+        return UpstreamUnavailable(
+            f"the HTTP proxy refused or failed the connection to {where}: {exc}",
+            "Check HTTPS_PROXY / HTTP_PROXY / NO_PROXY in the environment",
+            transient=True,
+        )
+    return UpstreamUnavailable(
+        f"the connection to {where} failed: {exc or type(exc).__name__}", doctor, transient=True
+    )
+
+
+_HINTS = {
+    401: "The server wants credentials: pass --header 'Authorization: Bearer ${TOKEN}' "
+    "with TOKEN set in the client config's env",
+    403: "The server refused access: check the token's permissions, or an Origin/IP allow-list",
+    404: "There is no MCP endpoint at this URL: check the path (often /mcp, or /sse for older "
+    "servers)",
+    405: "The URL does not accept this method: check the path (often /mcp, or /sse for older "
+    "servers) and --transport",
+    406: "The server refused the Accept header: it may not implement MCP's Streamable HTTP",
+    429: "The server is rate-limiting; the relay waits and tries again",
+}
+
+
+def _excerpt(body: bytes, content_type: str) -> str:
+    text = body.decode("utf-8", "replace")
+    if "json" in content_type:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            if isinstance(data, dict):
+                error = data.get("error")
+                if isinstance(error, dict) and isinstance(error.get("message"), str):
+                    return str(error["message"])[:ERROR_EXCERPT]
+                if isinstance(error, str):
+                    return error[:ERROR_EXCERPT]
+    if "html" in content_type:
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+        text = html.unescape(text)
+    text = " ".join(text.split())
+    return text[:ERROR_EXCERPT] + ("…" if len(text) > ERROR_EXCERPT else "")
+
+
+async def http_error(response: httpx.Response, hint: str | None = None) -> UpstreamHttpError:
+    """An error for a non-2xx answer, with a short excerpt of its body (read at most 8 KiB)."""
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) >= 8192:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        await response.aclose()
+    status = response.status_code
+    if hint is None:
+        hint = _HINTS.get(status, "")
+        if status >= 500:
+            hint = "The server, or a proxy in front of it, failed; the relay tries again later"
+            if 520 <= status <= 530:
+                hint = "Cloudflare could not reach the origin server behind it (52x)"
+    return UpstreamHttpError(
+        status,
+        response.reason_phrase,
+        _excerpt(bytes(body), response.headers.get("content-type", "")),
+        hint,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )

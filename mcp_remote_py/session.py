@@ -1,0 +1,139 @@
+"""Session state, without I/O: what the client asked, what is in flight, what a new session replays.
+
+The relay's trio code asks this module what to do and carries it out. Rules it keeps:
+
+Rule 1. Every client request is in ``pending`` from the moment it is read until exactly one answer
+        has been written for it; ``take`` removes it, so a second answer finds nothing and is
+        dropped (DESIGN.md invariant 2).
+Rule 2. Ids the relay uses for its own requests (replayed initialize, keepalive ping) live in a
+        namespace of their own, ``"mcp-remote-py/<n>"`` strings, and answers to them never reach
+        the client.
+Rule 3. The captured ``initialize``, ``logging/setLevel`` and ``resources/subscribe`` requests are
+        what a new session replays; nothing else is re-sent on the client's behalf.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from .jsonrpc import Message, RequestId
+
+__all__ = ["Pending", "SessionState", "ToolFilter", "is_relay_id"]
+
+RELAY_ID_PREFIX = "mcp-remote-py/"
+
+
+def is_relay_id(request_id: RequestId | None) -> bool:
+    return isinstance(request_id, str) and request_id.startswith(RELAY_ID_PREFIX)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A client request that has not been answered yet."""
+
+    id: RequestId
+    method: str
+    cancelled: bool = False
+
+
+class ToolFilter:
+    """``--ignore-tool`` globs: matching tools are hidden from tools/list and refused in tools/call.
+
+    Matching is case-insensitive, like mcp-remote's, so a pattern written in a config file keeps
+    working when a server changes the case of a tool name.
+    """
+
+    def __init__(self, patterns: list[str]) -> None:
+        self._patterns = [p.casefold() for p in patterns]
+
+    def __bool__(self) -> bool:
+        return bool(self._patterns)
+
+    def hides(self, tool_name: str) -> bool:
+        name = tool_name.casefold()
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self._patterns)
+
+    def filter_list_result(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The tools/list response without hidden tools, or None when nothing was hidden."""
+        result = body.get("result")
+        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+            return None
+        tools = result["tools"]
+        kept = [t for t in tools if not (isinstance(t, dict) and self.hides(str(t.get("name"))))]
+        if len(kept) == len(tools):
+            return None
+        return {**body, "result": {**result, "tools": kept}}
+
+
+@dataclass
+class SessionState:
+    """What the relay knows of the MCP session it carries."""
+
+    pending: dict[RequestId, Pending] = field(default_factory=dict)
+    initialize: dict[str, Any] | None = None
+    protocol_version: str | None = None
+    server_name: str | None = None
+    log_level: dict[str, Any] | None = None
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _relay_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def next_relay_id(self) -> str:
+        return f"{RELAY_ID_PREFIX}{next(self._relay_ids)}"
+
+    # -- client → server ---------------------------------------------------------------------
+
+    def track(self, message: Message) -> Pending | None:
+        """Record a client request; None when its id is already in flight (a client bug)."""
+        request_id = message.id
+        assert request_id is not None
+        assert message.method is not None
+        if request_id in self.pending:
+            return None
+        entry = Pending(request_id, message.method)
+        self.pending[request_id] = entry
+        self._remember_for_replay(message)
+        return entry
+
+    def _remember_for_replay(self, message: Message) -> None:
+        method = message.method
+        if method == "initialize":
+            self.initialize = copy.deepcopy(message.body)
+        elif method == "logging/setLevel":
+            self.log_level = copy.deepcopy(message.body)
+        elif method == "resources/subscribe":
+            uri = message.params.get("uri")
+            if isinstance(uri, str):
+                self.subscriptions[uri] = copy.deepcopy(message.body)
+        elif method == "resources/unsubscribe":
+            uri = message.params.get("uri")
+            if isinstance(uri, str):
+                self.subscriptions.pop(uri, None)
+
+    def cancel(self, message: Message) -> None:
+        """notifications/cancelled: the client no longer wants an answer to that request."""
+        request_id = message.params.get("requestId")
+        if isinstance(request_id, (str, int)) and request_id in self.pending:
+            self.pending[request_id].cancelled = True
+
+    # -- server → client ---------------------------------------------------------------------
+
+    def take(self, request_id: RequestId | None) -> Pending | None:
+        """The pending request this answer is for, removed; None if none is waiting (Rule 1)."""
+        if request_id is None:
+            return None
+        return self.pending.pop(request_id, None)
+
+    def learn_initialize_result(self, body: dict[str, Any]) -> None:
+        result = body.get("result")
+        if not isinstance(result, dict):
+            return
+        version = result.get("protocolVersion")
+        if isinstance(version, str):
+            self.protocol_version = version
+        info = result.get("serverInfo")
+        if isinstance(info, dict) and isinstance(info.get("name"), str):
+            self.server_name = info["name"]

@@ -1,0 +1,99 @@
+"""The desktop client's side: lines from stdin, JSON lines to stdout, with backpressure.
+
+On POSIX, when stdin/stdout are pipes (as a desktop client sets them up), trio waits on the file
+descriptors directly. On Windows, where trio has no async pipes for stdio, and on a terminal
+(where making the shared descriptor non-blocking would disturb the shell), a worker thread does
+the blocking reads and writes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import trio
+
+from .jsonrpc import LineSplitter
+
+__all__ = ["StdoutWriter", "client_lines"]
+
+CHUNK = 1 << 16
+
+
+def _use_fd_stream(fd: int) -> bool:
+    return sys.platform != "win32" and not os.isatty(fd)
+
+
+def _binary_mode(fd: int) -> None:
+    """On Windows, keep the C runtime from turning "\n" into "\r\n" (stdout is sacred)."""
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows builds
+        import msvcrt
+
+        msvcrt.setmode(fd, os.O_BINARY)
+
+
+async def client_lines(max_line: int, fd: int = 0) -> AsyncIterator[bytes | None]:
+    """Lines from stdin until EOF; ``None`` stands for a line over ``max_line`` that was dropped."""
+    splitter = LineSplitter(max_line)
+    _binary_mode(fd)
+    if _use_fd_stream(fd):
+        was_blocking = os.get_blocking(fd)
+        stream = trio.lowlevel.FdStream(os.dup(fd))
+        try:
+            while chunk := await stream.receive_some(CHUNK):
+                for line in splitter.feed(chunk):
+                    yield line
+        finally:
+            await stream.aclose()
+            os.set_blocking(fd, was_blocking)
+    else:
+        while chunk := await trio.to_thread.run_sync(os.read, fd, CHUNK, abandon_on_cancel=True):
+            for line in splitter.feed(chunk):
+                yield line
+    for line in splitter.finish():
+        yield line
+
+
+class StdoutWriter:
+    """Writes whole messages to stdout, one writer at a time; waiting here is the backpressure.
+
+    When the client has closed its end, ``on_closed`` is called once (the relay then exits) and
+    later writes are dropped.
+    """
+
+    def __init__(self, fd: int = 1) -> None:
+        self._fd = fd
+        _binary_mode(fd)
+        self._lock = trio.StrictFIFOLock()
+        self._stream: trio.lowlevel.FdStream | None = None
+        self._was_blocking = os.get_blocking(fd)
+        if _use_fd_stream(fd):
+            self._stream = trio.lowlevel.FdStream(os.dup(fd))
+        self.closed = False
+        self.on_closed: trio.CancelScope | None = None
+
+    async def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        async with self._lock:
+            try:
+                if self._stream is not None:
+                    await self._stream.send_all(data)
+                else:
+                    await trio.to_thread.run_sync(self._write_blocking, data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                self.closed = True
+                if self.on_closed is not None:
+                    self.on_closed.cancel()
+
+    def _write_blocking(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    async def aclose(self) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+            os.set_blocking(self._fd, self._was_blocking)

@@ -1,0 +1,100 @@
+"""What the relay needs from a transport, and the SSE reading both transports share."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent
+
+from ..errors import ConnectionLost, ProtocolViolation
+from ..jsonrpc import Kind, Message, MessageError, RequestId, parse_payload
+from ..net import display_url
+
+__all__ = [
+    "Deliver",
+    "StreamCursor",
+    "Transport",
+    "check_content_type",
+    "deliver_payload",
+    "read_events",
+]
+
+log = logging.getLogger("mcp_remote_py")
+
+# Called with every message the server sends, in order; awaiting it is the backpressure.
+Deliver = Callable[[Message], Awaitable[None]]
+
+
+class Transport(abc.ABC):
+    """One session with the remote server, carrying client messages there and its messages back."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def send_request(self, message: Message) -> None:
+        """Send a client request. Returns once the answer has been delivered, or (legacy SSE)
+        once the server took the request; raises an UpstreamError when it could not be sent or
+        its answer was lost."""
+
+    @abc.abstractmethod
+    async def send_message(self, message: Message) -> None:
+        """Send a notification or a response to a server request."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """End the session politely (bounded in time) and release connections."""
+
+    def set_protocol_version(self, version: str) -> None:  # noqa: B027 - optional hook
+        """The version negotiated by initialize, for transports that send it as a header."""
+
+
+@dataclass(slots=True)
+class StreamCursor:
+    """Where an SSE stream got to: the last event id and the server's ``retry`` advice."""
+
+    last_event_id: str | None = None
+    retry_ms: int | None = None
+    answered: set[RequestId] = field(default_factory=set)
+    problem: str | None = None
+
+
+async def deliver_payload(data: str, deliver: Deliver, cursor: StreamCursor, origin: str) -> None:
+    """Parse one JSON body or SSE data field and hand each message over; garbage is logged."""
+    try:
+        messages = parse_payload(data)
+    except MessageError as exc:
+        excerpt = data[:120] + ("…" if len(data) > 120 else "")
+        cursor.problem = f"{exc} ({origin}: {excerpt!r})"
+        log.warning("ignored a message from the server that is not JSON-RPC: %s", cursor.problem)
+        return
+    for message in messages:
+        if message.kind is Kind.RESPONSE and message.id is not None:
+            cursor.answered.add(message.id)
+        await deliver(message)
+
+
+async def read_events(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
+    """The events of an SSE response; a broken connection becomes ConnectionLost."""
+    try:
+        async for event in EventSource(response).aiter_sse():
+            yield event
+    except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
+        raise ConnectionLost(
+            f"the event stream from the server broke ({exc or type(exc).__name__})"
+        ) from exc
+
+
+def check_content_type(response: httpx.Response, *expected: str) -> str:
+    content_type = str(response.headers.get("content-type", "")).split(";")[0].strip().lower()
+    if content_type not in expected:
+        raise ProtocolViolation(
+            f"the server answered {response.request.method} {display_url(response.url)} with "
+            f"content type "
+            f"{content_type or 'none'}, not {' or '.join(expected)}",
+            "the URL may point at a web page rather than an MCP endpoint; check the path",
+        )
+    return content_type

@@ -1,0 +1,176 @@
+"""Legacy HTTP+SSE (MCP 2024-11-05): one GET event stream for answers, POSTs to its ``endpoint``.
+
+2024-11-05 basic/transports: the client opens an SSE stream; the server's first event is
+``endpoint``, a URI the client must use for sending messages; server messages arrive as ``message``
+events. There is no resumption: when the stream ends, the session is gone.
+
+Refusing an ``endpoint`` on another origin keeps headers and tokens at the server they were given
+for (DESIGN.md invariant 6).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Callable
+
+import httpx
+import trio
+from httpx_sse import ServerSentEvent
+
+from ..errors import (
+    ConnectionLost,
+    ProtocolViolation,
+    SessionLost,
+    UpstreamError,
+    UpstreamHttpError,
+)
+from ..jsonrpc import Message, encode
+from ..net import (
+    NetworkOptions,
+    describe_network_error,
+    display_url,
+    http_error,
+    same_origin,
+    send,
+)
+from .base import Deliver, StreamCursor, Transport, check_content_type, deliver_payload, read_events
+
+__all__ = ["LegacySseTransport"]
+
+log = logging.getLogger("mcp_remote_py")
+
+# server-everything never answers a POST for a session it does not know: bound every POST.
+POST_TIMEOUT = 30.0
+BUFFERING_HINT = (
+    "A reverse proxy may be buffering or compressing the event stream (nginx: "
+    "proxy_buffering off and gzip off for text/event-stream; Caddy: flush_interval -1)"
+)
+
+
+class LegacySseTransport(Transport):
+    name = "legacy HTTP+SSE"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: httpx.URL,
+        deliver: Deliver,
+        nursery: trio.Nursery,
+        options: NetworkOptions,
+        on_lost: Callable[[UpstreamError], None],
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.endpoint: httpx.URL | None = None
+        self._deliver = deliver
+        self._nursery = nursery
+        self._options = options
+        self._on_lost = on_lost
+        self._lost: UpstreamError | None = None
+        self._reader = trio.CancelScope()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await send(self.client, request)
+        except httpx.TransportError as exc:
+            raise describe_network_error(exc, request.url, self._options) from exc
+        if response.status_code >= 400:
+            raise await http_error(response)
+        return response
+
+    async def connect(self) -> None:
+        """Open the stream and wait for the ``endpoint`` event."""
+        headers = {
+            "Accept": "text/event-stream",
+            "Accept-Encoding": "identity",
+            "Cache-Control": "no-cache",
+        }
+        response = await self._send(self.client.build_request("GET", self.url, headers=headers))
+        events = read_events(response)
+        try:
+            check_content_type(response, "text/event-stream")
+            wait = max(self._options.connect_timeout, 10.0)
+            with trio.move_on_after(wait) as waited:
+                self.endpoint = await self._await_endpoint(response, events)
+            if waited.cancelled_caught:
+                raise ProtocolViolation(
+                    f"the SSE stream at {display_url(response.url)} sent no endpoint event "
+                    f"within {wait:g} s",
+                    BUFFERING_HINT,
+                )
+        except BaseException:
+            await events.aclose()
+            await response.aclose()
+            raise
+        self._nursery.start_soon(self._read, response, events)
+
+    async def _await_endpoint(
+        self, response: httpx.Response, events: AsyncGenerator[ServerSentEvent, None]
+    ) -> httpx.URL:
+        async for event in events:
+            if event.event != "endpoint":
+                continue
+            target = response.url.join(event.data.strip())
+            if not same_origin(response.url, target):
+                raise ProtocolViolation(
+                    f"the server's SSE endpoint event points to another origin ({target.host})",
+                    "the relay never sends your messages, headers or tokens to another server",
+                )
+            return target
+        raise ProtocolViolation(
+            f"the SSE stream at {display_url(response.url)} ended before its endpoint event",
+            "this URL does not look like a legacy MCP SSE endpoint; check the path",
+        )
+
+    async def _read(
+        self, response: httpx.Response, events: AsyncGenerator[ServerSentEvent, None]
+    ) -> None:
+        cursor = StreamCursor()
+        error: UpstreamError = ConnectionLost("the server closed the SSE stream")
+        with self._reader:
+            try:
+                async for event in events:
+                    if event.event in ("", "message") and event.data:
+                        await deliver_payload(event.data, self._deliver, cursor, "SSE stream")
+            except UpstreamError as exc:
+                error = exc
+            finally:
+                await events.aclose()
+                await response.aclose()
+            self._lost = error
+            self._on_lost(error)
+
+    async def _post(self, message: Message) -> None:
+        if self._lost is not None:
+            raise SessionLost(f"the SSE session is gone ({self._lost})")
+        assert self.endpoint is not None
+        request = self.client.build_request(
+            "POST",
+            self.endpoint,
+            content=encode(message)[:-1],
+            headers={"Content-Type": "application/json"},
+        )
+        with trio.move_on_after(POST_TIMEOUT) as waited:
+            try:
+                response = await self._send(request)
+            except UpstreamHttpError as exc:
+                if exc.status == 404:
+                    raise SessionLost(
+                        "the server no longer knows this SSE session (HTTP 404)"
+                    ) from exc
+                raise
+            await response.aclose()
+        if waited.cancelled_caught:
+            raise ConnectionLost(
+                f"the server did not acknowledge the message within {POST_TIMEOUT:g} s",
+                "it may not know this SSE session any more",
+            )
+
+    async def send_request(self, message: Message) -> None:
+        await self._post(message)
+
+    async def send_message(self, message: Message) -> None:
+        await self._post(message)
+
+    async def close(self) -> None:
+        self._reader.cancel()

@@ -1,0 +1,99 @@
+"""Choosing the transport: Streamable HTTP, legacy HTTP+SSE, or one falling back to the other.
+
+2025-11-25 basic/transports §Backwards compatibility: POST the InitializeRequest; if that fails
+with 400, 404 or 405, GET the URL and expect an ``endpoint`` event (the 2024-11-05 transport).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+import trio
+
+from ..backoff import Backoff
+from ..errors import ProtocolViolation, UpstreamError, UpstreamHttpError
+from ..jsonrpc import Kind, Message
+from ..net import NetworkOptions, display_url
+from .base import Deliver, Transport
+from .legacy_sse import LegacySseTransport
+from .streamable_http import StreamableHttpTransport
+
+__all__ = ["MODES", "open_transport", "transport_order"]
+
+log = logging.getLogger("mcp_remote_py")
+
+MODES = ("http-first", "sse-first", "http-only", "sse-only")
+HTTP, SSE = "http", "sse"
+# Answers that mean "this transport is not served here"; 401/403 mean "not without credentials",
+# and falling back would only hide that.
+_NOT_SERVED = {HTTP: {400, 404, 405}, SSE: {400, 404, 405, 406}}
+
+
+def transport_order(mode: str, url: httpx.URL) -> list[str]:
+    """Which transports to try, in order. A URL ending in ``/sse`` starts with SSE."""
+    if mode == "http-only":
+        return [HTTP]
+    if mode == "sse-only":
+        return [SSE]
+    if mode == "sse-first" or url.path.rstrip("/").endswith("/sse"):
+        return [SSE, HTTP]
+    return [HTTP, SSE]
+
+
+async def open_transport(
+    mode: str,
+    url: httpx.URL,
+    first: Message,
+    *,
+    client: httpx.AsyncClient,
+    deliver: Deliver,
+    nursery: trio.Nursery,
+    options: NetworkOptions,
+    backoff: Backoff,
+    on_lost: Callable[[UpstreamError], None],
+) -> Transport:
+    """Open a session by sending ``first`` (normally ``initialize``) over the first transport
+    that the server speaks. Its answer has been delivered when this returns."""
+    order = transport_order(mode, url)
+    for index, kind in enumerate(order):
+        started = time.monotonic()
+        transport: Transport
+        if kind == HTTP:
+            transport = StreamableHttpTransport(client, url, deliver, nursery, options, backoff)
+        else:
+            transport = LegacySseTransport(client, url, deliver, nursery, options, on_lost)
+        try:
+            if isinstance(transport, LegacySseTransport):
+                await transport.connect()
+            if first.kind is Kind.REQUEST:
+                await transport.send_request(first)
+            else:
+                await transport.send_message(first)
+        except (UpstreamHttpError, ProtocolViolation) as exc:
+            await transport.close()
+            status = exc.status if isinstance(exc, UpstreamHttpError) else None
+            fallback = index + 1 < len(order) and (status is None or status in _NOT_SERVED[kind])
+            if not fallback:
+                raise
+            log.info(
+                "%s is not served at %s (%s); trying %s",
+                transport.name,
+                display_url(url),
+                exc,
+                "legacy HTTP+SSE" if order[index + 1] == SSE else "Streamable HTTP",
+            )
+            continue
+        except BaseException:
+            await transport.close()
+            raise
+        log.info(
+            "connected to %s over %s in %.0f ms",
+            display_url(url),
+            transport.name,
+            (time.monotonic() - started) * 1000,
+        )
+        return transport
+    raise AssertionError("unreachable: the last transport either returns or raises")

@@ -1,0 +1,296 @@
+"""Streamable HTTP (MCP 2025-03-26 … 2025-11-25): one POST per message, answers as JSON or SSE.
+
+Spec clauses this module keeps (2025-11-25 basic/transports):
+* §Sending messages: POST with ``Accept: application/json, text/event-stream``; a notification or
+  response is answered 202; a request is answered with one JSON object or an SSE stream.
+* §Session management: keep ``MCP-Session-Id`` from the InitializeResult's response and send it on
+  every later request; 404 to a request carrying it means the session is gone; DELETE on exit
+  (405 allowed).
+* §Protocol version header: ``MCP-Protocol-Version`` (the negotiated one) on every request after
+  initialize.
+* §Listening: an optional GET stream for server-initiated messages; 405 means there is none.
+* §Resumability: event ids are a per-stream cursor; resume with GET and ``Last-Event-ID`` after
+  waiting the stream's ``retry`` (the client MUST respect it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+import trio
+from httpx_sse import ServerSentEvent
+
+from ..backoff import Backoff
+from ..errors import (
+    ConnectionLost,
+    ProtocolViolation,
+    SessionLost,
+    UpstreamError,
+    UpstreamHttpError,
+)
+from ..jsonrpc import Message, RequestId, encode
+from ..net import NetworkOptions, describe_network_error, http_error, send
+from .base import Deliver, StreamCursor, Transport, check_content_type, deliver_payload, read_events
+
+__all__ = ["StreamableHttpTransport"]
+
+log = logging.getLogger("mcp_remote_py")
+
+ACCEPT_POST = "application/json, text/event-stream"
+ACCEPT_STREAM = "text/event-stream"
+MAX_RESUMES = 5
+DELETE_TIMEOUT = 2.0
+# After a request's answer, how long to wait for the server to end its stream (so the
+# connection can be reused) before closing it ourselves.
+DRAIN_AFTER_ANSWER = 1.0
+
+
+def _is_session_error(error: UpstreamHttpError) -> bool:
+    # 400 "No valid session ID provided" (server-everything and other TypeScript SDK servers).
+    return error.status == 400 and "session" in error.excerpt.lower()
+
+
+class StreamableHttpTransport(Transport):
+    name = "Streamable HTTP"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: httpx.URL,
+        deliver: Deliver,
+        nursery: trio.Nursery,
+        options: NetworkOptions,
+        backoff: Backoff,
+    ) -> None:
+        self.client = client
+        self.url = url
+        self._deliver = deliver
+        self._nursery = nursery
+        self._options = options
+        self._backoff = backoff
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self._listener: trio.CancelScope | None = None
+        self._closed = False
+
+    def set_protocol_version(self, version: str) -> None:
+        self.protocol_version = version
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept, "Accept-Encoding": "identity"}
+        if self.session_id:
+            headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol_version:
+            headers["MCP-Protocol-Version"] = self.protocol_version
+        return headers
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await send(self.client, request)
+        except httpx.TransportError as exc:
+            raise describe_network_error(exc, request.url, self._options) from exc
+        self.url = response.url
+        if response.status_code >= 400:
+            error = await http_error(response)
+            with_session = "mcp-session-id" in request.headers
+            if with_session and (error.status == 404 or _is_session_error(error)):
+                raise SessionLost(
+                    f"the server no longer knows this session (HTTP {error.status})",
+                    "it was probably restarted or expired the session",
+                )
+            raise error
+        return response
+
+    def _post_request(self, message: Message) -> httpx.Request:
+        headers = self._headers(ACCEPT_POST)
+        headers["Content-Type"] = "application/json"
+        return self.client.build_request(
+            "POST", self.url, content=encode(message)[:-1], headers=headers
+        )
+
+    async def send_request(self, message: Message) -> None:
+        request_id = message.id
+        assert request_id is not None
+        response = await self._send(self._post_request(message))
+        cursor = StreamCursor()
+        try:
+            if message.method == "initialize":
+                self._learn_session(response)
+            if response.status_code == 202:
+                raise ProtocolViolation(
+                    f"the server accepted the {message.method} request with HTTP 202 but sent no "
+                    "answer",
+                    "a Streamable HTTP server must answer a request with JSON or an event stream",
+                )
+            await self._read_answer(response, cursor, request_id)
+        except ConnectionLost:
+            if cursor.last_event_id is None:
+                raise
+        finally:
+            await response.aclose()
+        if request_id not in cursor.answered:
+            await self._resume(cursor, request_id)
+
+    def _learn_session(self, response: httpx.Response) -> None:
+        session_id = response.headers.get("mcp-session-id")
+        if session_id is None:
+            return
+        # §Session management: visible ASCII only (0x21-0x7E).
+        if not session_id or any(not 0x21 <= ord(c) <= 0x7E for c in session_id):
+            raise ProtocolViolation("the server sent an Mcp-Session-Id with invalid characters")
+        self.session_id = session_id
+
+    async def _read_answer(
+        self, response: httpx.Response, cursor: StreamCursor, request_id: RequestId | None
+    ) -> None:
+        content_type = check_content_type(response, "application/json", ACCEPT_STREAM)
+        if content_type == "application/json":
+            try:
+                body = await response.aread()
+            except httpx.HTTPError as exc:
+                raise ConnectionLost(f"the server's answer broke off ({exc})") from exc
+            await deliver_payload(
+                body.decode("utf-8", "replace"), self._deliver, cursor, "JSON body"
+            )
+            return
+        await self._read_stream(response, cursor, request_id)
+
+    async def _read_stream(
+        self, response: httpx.Response, cursor: StreamCursor, request_id: RequestId | None
+    ) -> None:
+        events = read_events(response)
+        try:
+            async for event in events:
+                await self._handle_event(event, cursor)
+                if request_id is not None and request_id in cursor.answered:
+                    break
+            else:
+                return
+            # Answered: give the server a moment to end the stream (§Sending messages 6 says it
+            # SHOULD), so the connection goes back to the pool instead of being torn down.
+            with trio.move_on_after(DRAIN_AFTER_ANSWER):
+                async for event in events:
+                    await self._handle_event(event, cursor)
+        except ConnectionLost:
+            if request_id is None or request_id not in cursor.answered:
+                raise
+        finally:
+            await events.aclose()
+
+    async def _handle_event(self, event: ServerSentEvent, cursor: StreamCursor) -> None:
+        if event.id:
+            cursor.last_event_id = event.id
+        if event.retry is not None:
+            cursor.retry_ms = event.retry
+        # A data-less event with an id only primes resumption (§Sending messages 6).
+        if event.event in ("", "message") and event.data:
+            await deliver_payload(event.data, self._deliver, cursor, "event stream")
+
+    async def _resume(self, cursor: StreamCursor, request_id: RequestId) -> None:
+        """The stream ended before the answer: poll it again with Last-Event-ID (§Resumability)."""
+        for attempt in range(MAX_RESUMES):
+            if cursor.last_event_id is None:
+                break
+            delay = (
+                cursor.retry_ms / 1000
+                if cursor.retry_ms is not None
+                else self._backoff.delay(attempt)
+            )
+            await trio.sleep(delay)
+            headers = self._headers(ACCEPT_STREAM)
+            headers["Last-Event-ID"] = cursor.last_event_id
+            try:
+                response = await self._send(
+                    self.client.build_request("GET", self.url, headers=headers)
+                )
+            except UpstreamHttpError as exc:
+                if exc.status == 405:
+                    break  # the server cannot resume streams
+                raise
+            try:
+                check_content_type(response, ACCEPT_STREAM)
+                await self._read_stream(response, cursor, request_id)
+            except ConnectionLost:
+                pass
+            finally:
+                await response.aclose()
+            if request_id in cursor.answered:
+                return
+        if cursor.problem:
+            raise ProtocolViolation(f"the server's answer could not be read: {cursor.problem}")
+        raise ConnectionLost(
+            "the connection to the server was lost while it was handling this request",
+            "the server may or may not have carried it out; check before retrying it",
+        )
+
+    async def send_message(self, message: Message) -> None:
+        response = await self._send(self._post_request(message))
+        try:
+            if response.status_code != 202 and response.headers.get("content-length") != "0":
+                # Not what §Sending messages asks for a notification, but harmless: relay it.
+                content_type = response.headers.get("content-type", "")
+                if "json" in content_type or "event-stream" in content_type:
+                    await self._read_answer(response, StreamCursor(), None)
+        finally:
+            await response.aclose()
+        if message.method == "notifications/initialized" and self._listener is None:
+            self._listener = trio.CancelScope()
+            self._nursery.start_soon(self._listen, self._listener)
+
+    async def _listen(self, scope: trio.CancelScope) -> None:
+        """The GET stream for server-initiated requests and notifications, kept open."""
+        cursor = StreamCursor()
+        attempt = 0
+        with scope:
+            while not self._closed:
+                headers = self._headers(ACCEPT_STREAM)
+                if cursor.last_event_id:
+                    headers["Last-Event-ID"] = cursor.last_event_id
+                opened = time.monotonic()
+                try:
+                    response = await self._send(
+                        self.client.build_request("GET", self.url, headers=headers)
+                    )
+                except UpstreamHttpError as exc:
+                    if exc.status == 405:
+                        log.debug("the server offers no GET stream (HTTP 405); that is fine")
+                        return
+                    log.info("the server's GET stream could not be opened: %s", exc)
+                except SessionLost as exc:
+                    log.info("GET stream: %s", exc)
+                    return
+                except UpstreamError as exc:
+                    log.info("the server's GET stream could not be opened: %s", exc)
+                else:
+                    try:
+                        check_content_type(response, ACCEPT_STREAM)
+                        await self._read_stream(response, cursor, None)
+                    except UpstreamError as exc:
+                        log.debug("GET stream ended: %s", exc)
+                    finally:
+                        await response.aclose()
+                    if time.monotonic() - opened > 10:
+                        attempt = 0
+                delay = self._backoff.delay(attempt, floor=(cursor.retry_ms or 0) / 1000)
+                attempt += 1
+                await trio.sleep(delay)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._listener is not None:
+            self._listener.cancel()
+        if self.session_id is None:
+            return
+        # §Session management 5: DELETE ends the session; 405 means the server keeps it.
+        with trio.move_on_after(DELETE_TIMEOUT):
+            request = self.client.build_request(
+                "DELETE", self.url, headers=self._headers(ACCEPT_POST)
+            )
+            try:
+                response = await send(self.client, request)
+                await response.aclose()
+                log.debug("session ended (DELETE answered %s)", response.status_code)
+            except (httpx.HTTPError, UpstreamError) as exc:
+                log.debug("DELETE of the session failed: %s", exc)
