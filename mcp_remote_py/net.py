@@ -10,8 +10,9 @@ Design notes:
   (HTTP(S)_PROXY, NO_PROXY), which corporate users depend on.
 * Redirects are followed here, not by httpx, and only within the same origin (or http → https on
   the same host): a credential given for one server must never be carried to another.
-* Every MCP request goes out with ``Accept-Encoding: identity``: a reverse proxy that gzips
-  ``text/event-stream`` holds events in its compressor until the stream ends.
+* Every request goes out with ``Accept-Encoding: identity``: a reverse proxy that gzips
+  ``text/event-stream`` holds events in its compressor until the stream ends, and a POST may be
+  answered with a stream.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _ssl_context(options: NetworkOptions) -> ssl.SSLContext | bool:
 
 def build_client(options: NetworkOptions) -> httpx.AsyncClient:
     """The relay's HTTP client: bounded connect and write, unbounded read (streams are long)."""
-    headers = {"User-Agent": f"mcp-remote-py/{__version__}"}
+    headers = {"User-Agent": f"mcp-remote-py/{__version__}", "Accept-Encoding": "identity"}
     headers.update(dict(options.headers))
     return httpx.AsyncClient(
         headers=headers,

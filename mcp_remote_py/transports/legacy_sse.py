@@ -82,7 +82,6 @@ class LegacySseTransport(Transport):
         """Open the stream and wait for the ``endpoint`` event."""
         headers = {
             "Accept": "text/event-stream",
-            "Accept-Encoding": "identity",
             "Cache-Control": "no-cache",
         }
         response = await self._send(self.client.build_request("GET", self.url, headers=headers))

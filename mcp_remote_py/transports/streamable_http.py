@@ -79,7 +79,7 @@ class StreamableHttpTransport(Transport):
         self.protocol_version = version
 
     def _headers(self, accept: str) -> dict[str, str]:
-        headers = {"Accept": accept, "Accept-Encoding": "identity"}
+        headers = {"Accept": accept}
         if self.session_id:
             headers["Mcp-Session-Id"] = self.session_id
         if self.protocol_version:

@@ -1,0 +1,26 @@
+"""Shared fixtures: a clean network environment for every test."""
+
+from __future__ import annotations
+
+import pytest
+
+PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "MCP_HTTP_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_network_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Like httpx's own test suite: a proxy or CA setting of the machine must not change results.
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,376 @@
+"""Test peer: a real MCP server on the official SDK (mcp 2.x `MCPServer`), over HTTP or stdio.
+
+Run from the repository root:
+
+    python -m tests.peers.sdk_server --transport streamable-http [--json-response] [--stateless]
+        [--event-store] [--retry-interval MS] [--host 127.0.0.1] [--port 0]
+    python -m tests.peers.sdk_server --transport sse [--host 127.0.0.1] [--port 0]
+    python -m tests.peers.sdk_server --transport stdio    # same server over stdio, no READY line
+
+The process binds its listening socket itself (port 0 lets the OS pick), and once uvicorn
+accepts connections it prints exactly one stdout line, `READY http://127.0.0.1:PORT`.
+Streamable HTTP is served at `/mcp`; legacy SSE at `/sse` with its POST endpoint at
+`/messages/?session_id=...`. SIGTERM/SIGINT shut it down with exit status 0.
+
+Server-to-client requests (`sample`, `elicit`, `roots`) work in both protocol eras:
+
+- handshake era (<= 2025-11-25): a real JSON-RPC request to the client, on the tool call's own
+  response stream when it has one, otherwise on the standalone channel (the GET stream, which is
+  what makes them work in `--json-response` mode). Stateless mode has neither, so the call fails
+  with JSON-RPC error -32600 ("... no back-channel for server-initiated requests"): SDK behaviour.
+- 2026-07-28 era: the tool answers with an `InputRequiredResult` and reads the client's answer
+  from the retried call's `inputResponses`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import socket
+import sys
+import warnings
+from dataclasses import dataclass
+from types import FrameType
+from typing import TypeVar
+
+import anyio
+import mcp.types as types
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.session import ServerSession
+from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.message import ServerMessageMetadata
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel
+from starlette.applications import Starlette
+
+SERVER_NAME = "sdk-peer"
+SERVER_VERSION = "1.2.3"
+SERVER_INSTRUCTIONS = "Test peer for mcp-remote-py."
+
+_ResultT = TypeVar("_ResultT", bound=BaseModel)
+
+
+class InMemoryEventStore(EventStore):
+    """Unbounded in-memory event store: enough for resumability tests (one process, short-lived)."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._events: dict[EventId, tuple[StreamId, types.JSONRPCMessage | None]] = {}
+
+    async def store_event(
+        self, stream_id: StreamId, message: types.JSONRPCMessage | None
+    ) -> EventId:
+        event_id = str(next(self._ids))
+        self._events[event_id] = (stream_id, message)
+        return event_id
+
+    async def replay_events_after(
+        self, last_event_id: EventId, send_callback: EventCallback
+    ) -> StreamId | None:
+        if last_event_id not in self._events:
+            return None
+        stream_id, _ = self._events[last_event_id]
+        after = int(last_event_id)
+        for event_id, (event_stream, message) in list(self._events.items()):
+            # Priming events (message None) carry no payload and are never replayed.
+            if int(event_id) > after and event_stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        return stream_id
+
+
+class ElicitAnswer(BaseModel):
+    """The form the `elicit` tool asks the client to fill in."""
+
+    answer: str
+
+
+def _is_modern(ctx: Context) -> bool:
+    return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+async def _ask(
+    ctx: Context, key: str, request: types.InputRequest, result_type: type[_ResultT]
+) -> _ResultT | types.InputRequiredResult:
+    """Send one server-to-client request the way the negotiated era expects.
+
+    Returns the client's typed answer, or (2026-07-28, first round) the `InputRequiredResult`
+    the tool must return so the client answers and retries.
+    """
+    if _is_modern(ctx):
+        answer = (ctx.input_responses or {}).get(key)
+        if answer is None:
+            return types.InputRequiredResult(input_requests={key: request})
+        return result_type.model_validate(
+            answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+        )
+    # Handshake era: ride the tool call's own stream when it can carry a request (SSE response
+    # mode); otherwise fall back to the standalone channel (GET stream / legacy SSE stream).
+    session: ServerSession = ctx.session
+    related = ctx.request_id if session.can_send_request else None
+    metadata = ServerMessageMetadata(related_request_id=related) if related is not None else None
+    return await session.send_request(request, result_type, metadata=metadata)
+
+
+def build_server() -> MCPServer:
+    mcp = MCPServer(
+        SERVER_NAME,
+        version=SERVER_VERSION,
+        instructions=SERVER_INSTRUCTIONS,
+        log_level="WARNING",
+    )
+
+    @mcp.tool(structured_output=False)
+    def echo(text: str) -> str:
+        """Return `text` unchanged."""
+        return text
+
+    @mcp.tool()
+    def add(a: int | float, b: int | float) -> int | float:
+        """Add two numbers (result also as structuredContent {"result": a+b})."""
+        return a + b
+
+    @mcp.tool(structured_output=False)
+    async def slow(seconds: float, steps: int, ctx: Context) -> str:
+        """Sleep `seconds` in total, reporting progress after each of `steps` equal slices."""
+        for step in range(1, steps + 1):
+            await anyio.sleep(seconds / steps)
+            await ctx.report_progress(step, steps, f"step {step}/{steps}")
+        return "done"
+
+    @mcp.tool(structured_output=False)
+    def big(size: int) -> str:
+        """Return a text content of exactly `size` bytes ('x' * size)."""
+        return "x" * size
+
+    @mcp.tool(structured_output=False)
+    async def sample(prompt: str, ctx: Context) -> str | types.InputRequiredResult:
+        """Ask the client's LLM (sampling/createMessage) and return its text answer."""
+        request = types.CreateMessageRequest(
+            params=types.CreateMessageRequestParams(
+                messages=[
+                    types.SamplingMessage(
+                        role="user", content=types.TextContent(type="text", text=prompt)
+                    )
+                ],
+                max_tokens=100,
+            )
+        )
+        result = await _ask(ctx, "sample", request, types.CreateMessageResult)
+        if isinstance(result, types.InputRequiredResult):
+            return result
+        if not isinstance(result.content, types.TextContent):
+            raise ValueError(f"sampling answered with {result.content.type} content, expected text")
+        return result.content.text
+
+    @mcp.tool(structured_output=False)
+    async def elicit(question: str, ctx: Context) -> str | types.InputRequiredResult:
+        """Ask the user (form elicitation with one string field `answer`) and return the answer."""
+        request = types.ElicitRequest(
+            params=types.ElicitRequestFormParams(
+                message=question, requested_schema=ElicitAnswer.model_json_schema(by_alias=True)
+            )
+        )
+        result = await _ask(ctx, "elicit", request, types.ElicitResult)
+        if isinstance(result, types.InputRequiredResult):
+            return result
+        if result.action != "accept":
+            return f"elicitation {result.action}"
+        return ElicitAnswer.model_validate(result.content or {}).answer
+
+    @mcp.tool(structured_output=False)
+    async def roots(ctx: Context) -> str | types.InputRequiredResult:
+        """Ask the client for roots/list; return the root URIs joined by newlines."""
+        result = await _ask(ctx, "roots", types.ListRootsRequest(), types.ListRootsResult)
+        if isinstance(result, types.InputRequiredResult):
+            return result
+        return "\n".join(str(root.uri) for root in result.roots)
+
+    @mcp.tool(structured_output=False)
+    def headers(ctx: Context) -> str:
+        """Return the HTTP request headers the server saw for this call, as a JSON object."""
+        return json.dumps(dict(ctx.headers or {}), sort_keys=True)
+
+    @mcp.tool(structured_output=False)
+    async def log(message: str, ctx: Context) -> str:
+        """Send `message` as an info-level notifications/message, then return "logged"."""
+        await ctx.info(message)  # pyright: ignore[reportDeprecated]
+        return "logged"
+
+    @mcp.tool(structured_output=False)
+    async def notify_tools_changed(ctx: Context, related: bool = False) -> str:
+        """Send notifications/tools/list_changed.
+
+        By default on the standalone channel (GET stream / SSE stream / stdio); with
+        `related=true` on this call's own response stream instead (works in stateless mode).
+        """
+        notification = types.ToolListChangedNotification()
+        await ctx.session.send_notification(
+            notification, related_request_id=ctx.request_id if related else None
+        )
+        await ctx.notify_tools_changed()  # 2026-07-28 subscriptions/listen subscribers
+        return "notified"
+
+    @mcp.tool(structured_output=False)
+    async def interrupt_stream(seconds: float, ctx: Context) -> str:
+        """Close this call's SSE stream (no-op without --event-store), then finish after `seconds`.
+
+        Exercises resumability: the client must reconnect with Last-Event-ID to get the result.
+        """
+        await ctx.report_progress(1, 2, "before disconnect")
+        await ctx.close_sse_stream()
+        await anyio.sleep(seconds)
+        await ctx.report_progress(2, 2, "after disconnect")
+        return "resumed"
+
+    @mcp.prompt()
+    def greet(name: str) -> str:
+        """Greet someone by name."""
+        return f"Hello, {name}!"
+
+    @mcp.resource("text://hello", mime_type="text/plain")
+    def hello() -> str:
+        """A static text resource."""
+        return "hello world"
+
+    @mcp.resource("text://item/{id}", mime_type="text/plain")
+    def item(id: str) -> str:
+        """A templated text resource."""
+        return f"item {id}"
+
+    return mcp
+
+
+@dataclass
+class Options:
+    transport: str
+    json_response: bool
+    stateless: bool
+    event_store: bool
+    retry_interval: int | None
+    host: str
+    port: int
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.peers.sdk_server", description="MCP SDK test peer server"
+    )
+    parser.add_argument(
+        "--transport", choices=["streamable-http", "sse", "stdio"], default="streamable-http"
+    )
+    parser.add_argument(
+        "--json-response", action="store_true", help="answer POSTs with JSON instead of SSE"
+    )
+    parser.add_argument("--stateless", action="store_true", help="no sessions (streamable-http)")
+    parser.add_argument(
+        "--event-store", action="store_true", help="in-memory event store for resumability"
+    )
+    parser.add_argument(
+        "--retry-interval", type=int, default=None, help="SSE retry hint in ms (with --event-store)"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    ns = parser.parse_args(argv)
+    if ns.transport != "streamable-http" and (ns.json_response or ns.stateless or ns.event_store):
+        parser.error("--json-response/--stateless/--event-store apply to streamable-http only")
+    return Options(
+        transport=ns.transport,
+        json_response=ns.json_response,
+        stateless=ns.stateless,
+        event_store=ns.event_store,
+        retry_interval=ns.retry_interval,
+        host=ns.host,
+        port=ns.port,
+    )
+
+
+def build_app(options: Options) -> Starlette:
+    mcp = build_server()
+    # `host` makes the SDK enable its DNS-rebinding protection for loopback hosts, allowing
+    # Host 127.0.0.1:*/localhost:*/[::1]:* and Origin http://127.0.0.1:*/localhost:*/[::1]:*
+    # (or no Origin). That never blocks loopback clients, so the protection stays on.
+    if options.transport == "sse":
+        return mcp.sse_app(host=options.host)
+    return mcp.streamable_http_app(
+        json_response=options.json_response,
+        stateless_http=options.stateless,
+        event_store=InMemoryEventStore() if options.event_store else None,
+        retry_interval=options.retry_interval,
+        host=options.host,
+    )
+
+
+_SHUTDOWN_NOISE = (
+    "Exception in ASGI application",
+    "ASGI callable returned without completing response",
+)
+
+
+class _PeerServer(uvicorn.Server):
+    """uvicorn server that announces readiness and exits 0 on SIGTERM/SIGINT."""
+
+    def __init__(self, config: uvicorn.Config, url: str) -> None:
+        super().__init__(config)
+        self._url = url
+        logging.getLogger("uvicorn.error").addFilter(self._drop_shutdown_noise)
+
+    def _drop_shutdown_noise(self, record: logging.LogRecord) -> bool:
+        # Shutting down with a client's SSE stream still open makes the SDK's SSE endpoints
+        # finish their ASGI response twice (legacy SSE) or not at all (streamable HTTP GET),
+        # and uvicorn logs a traceback for each. Harmless at exit; keep stderr clean.
+        return not (self.should_exit and str(record.msg).startswith(_SHUTDOWN_NOISE))
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            sys.stdout.write(f"READY {self._url}\n")
+            sys.stdout.flush()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Unlike the base class, record no signal: uvicorn would re-raise it after shutdown,
+        # turning a graceful SIGTERM exit into death-by-signal (status -15).
+        if self.should_exit:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_args(argv)
+    warnings.simplefilter("ignore", MCPDeprecationWarning)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    if options.transport == "stdio":
+        # Plain stdio server (no READY line: stdout is the protocol channel).
+        anyio.run(build_server().run_stdio_async)
+        return
+
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((options.host, options.port))
+    sock.listen(128)
+    sock.setblocking(False)
+    port: int = sock.getsockname()[1]
+    host = f"[{options.host}]" if family == socket.AF_INET6 else options.host
+
+    config = uvicorn.Config(
+        build_app(options),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        # Open SSE streams would otherwise hold a graceful shutdown open indefinitely.
+        timeout_graceful_shutdown=1,
+    )
+    server = _PeerServer(config, f"http://{host}:{port}")
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mcp_remote_py.jsonrpc import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    Kind,
+    LineSplitter,
+    MessageError,
+    encode,
+    error_response,
+    parse_message,
+    parse_payload,
+)
+
+
+def test_classifies_request_notification_response() -> None:
+    assert parse_message(b'{"jsonrpc":"2.0","id":1,"method":"ping"}').kind is Kind.REQUEST
+    assert parse_message(b'{"jsonrpc":"2.0","method":"notifications/x"}').kind is Kind.NOTIFICATION
+    assert parse_message(b'{"jsonrpc":"2.0","id":"a","result":{}}').kind is Kind.RESPONSE
+    error = parse_message(b'{"jsonrpc":"2.0","id":null,"error":{"code":1,"message":"m"}}')
+    assert error.kind is Kind.RESPONSE
+    assert error.id is None
+
+
+def test_string_and_integer_ids_are_kept_apart() -> None:
+    assert parse_message(b'{"jsonrpc":"2.0","id":1,"method":"ping"}').id == 1
+    assert parse_message(b'{"jsonrpc":"2.0","id":"1","method":"ping"}').id == "1"
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (b"not json", PARSE_ERROR),
+        (b"\xff\xfe{}", PARSE_ERROR),
+        (b"[1, 2]", INVALID_REQUEST),
+        (b"42", INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","id":1}', INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","id":true,"method":"x"}', INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","id":1,"method":7}', INVALID_REQUEST),
+    ],
+)
+def test_bad_lines_name_the_error_code(line: bytes, code: int) -> None:
+    with pytest.raises(MessageError) as caught:
+        parse_message(line)
+    assert caught.value.code == code
+
+
+def test_invalid_request_keeps_the_id_so_the_error_can_answer_it() -> None:
+    with pytest.raises(MessageError) as caught:
+        parse_message(b'{"jsonrpc":"2.0","id":9,"method":7}')
+    assert caught.value.request_id == 9
+
+
+def test_invalid_utf8_says_so() -> None:
+    with pytest.raises(MessageError, match="UTF-8"):
+        parse_message(b'{"a":"\xc3\x28"}')
+
+
+def test_one_line_text_is_relayed_verbatim() -> None:
+    text = '{"jsonrpc":"2.0", "id":1,   "result":{"x":"é"}}'
+    [message] = parse_payload(text)
+    assert encode(message) == text.encode() + b"\n"
+
+
+def test_multi_line_payload_is_reencoded_onto_one_line() -> None:
+    text = '{"jsonrpc":"2.0",\n"id":1,\r\n"result":{"text":"a\\nb"}}'
+    [message] = parse_payload(text)
+    line = encode(message)
+    assert line.count(b"\n") == 1
+    assert line.endswith(b"\n")
+    assert json.loads(line) == {"jsonrpc": "2.0", "id": 1, "result": {"text": "a\nb"}}
+
+
+def test_batch_payload_yields_each_message_on_its_own_line() -> None:
+    messages = parse_payload('[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","id":2,"result":1}]')
+    assert [m.kind for m in messages] == [Kind.NOTIFICATION, Kind.RESPONSE]
+    assert all(encode(m).count(b"\n") == 1 for m in messages)
+
+
+def test_garbage_payload_raises_parse_error() -> None:
+    with pytest.raises(MessageError) as caught:
+        parse_payload("<html>502</html>")
+    assert caught.value.code == PARSE_ERROR
+
+
+def test_encode_keeps_unicode_and_is_compact() -> None:
+    line = encode(error_response(3, -32001, "ça ne marche pas", {"status": 502}))
+    assert line == (
+        '{"jsonrpc":"2.0","id":3,"error":{"code":-32001,"message":"ça ne marche pas",'
+        '"data":{"status":502}}}\n'
+    ).encode()
+
+
+def test_line_splitter_handles_chunks_crlf_and_blank_lines() -> None:
+    splitter = LineSplitter(max_line=1000)
+    assert splitter.feed(b'{"a":1}\r\n{"b"') == [b'{"a":1}']
+    assert splitter.feed(b":2}\n\n  \n") == [b'{"b":2}']
+    assert splitter.feed(b'{"c":3}') == []
+    assert splitter.finish() == [b'{"c":3}']
+
+
+def test_line_splitter_drops_an_overlong_line_and_goes_on() -> None:
+    splitter = LineSplitter(max_line=10)
+    out = splitter.feed(b"x" * 8)
+    out += splitter.feed(b"x" * 8)
+    out += splitter.feed(b"x" * 100 + b'\n{"ok":1}\n')
+    assert out == [None, b'{"ok":1}']
+
+
+def test_line_splitter_is_linear_for_a_50mb_line() -> None:
+    splitter = LineSplitter(max_line=64 * 1024 * 1024)
+    chunk = b"a" * 65536
+    lines: list[bytes | None] = []
+    for _ in range(800):  # 50 MiB in 64 KiB chunks: quadratic rescanning would take minutes
+        lines += splitter.feed(chunk)
+    lines += splitter.feed(b"\n")
+    assert len(lines) == 1
+    assert lines[0] is not None
+    assert len(lines[0]) == 800 * 65536

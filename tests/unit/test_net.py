@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mcp_remote_py.net import _excerpt, display_url, is_loopback_host, same_origin
+from mcp_remote_py.transports.negotiate import transport_order
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]", "a.localhost"])
+def test_loopback_hosts(host: str) -> None:
+    assert is_loopback_host(host)
+
+
+@pytest.mark.parametrize("host", ["example.com", "10.0.0.1", "localhost.example.com"])
+def test_non_loopback_hosts(host: str) -> None:
+    assert not is_loopback_host(host)
+
+
+def test_same_origin_uses_default_ports() -> None:
+    assert same_origin(httpx.URL("https://a.com/x"), httpx.URL("https://a.com:443/y"))
+    assert not same_origin(httpx.URL("https://a.com/x"), httpx.URL("http://a.com/x"))
+    assert not same_origin(httpx.URL("https://a.com/x"), httpx.URL("https://b.a.com/x"))
+
+
+def test_display_url_drops_secrets() -> None:
+    shown = display_url(httpx.URL("https://user:pw@a.com/mcp?key=s3cret#f"))
+    assert shown == "https://a.com/mcp"
+
+
+def test_excerpt_of_json_error_html_and_text() -> None:
+    assert _excerpt(b'{"error":{"code":1,"message":"bad session"}}', "application/json") == (
+        "bad session"
+    )
+    page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    assert _excerpt(page, "text/html") == "502 Bad Gateway"
+    assert _excerpt(b"x" * 1000, "text/plain").endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("mode", "url", "order"),
+    [
+        ("http-first", "https://a/mcp", ["http", "sse"]),
+        ("http-first", "https://a/sse", ["sse", "http"]),
+        ("http-first", "https://a/v1/sse/", ["sse", "http"]),
+        ("sse-first", "https://a/mcp", ["sse", "http"]),
+        ("http-only", "https://a/sse", ["http"]),
+        ("sse-only", "https://a/mcp", ["sse"]),
+    ],
+)
+def test_transport_order(mode: str, url: str, order: list[str]) -> None:
+    assert transport_order(mode, httpx.URL(url)) == order
