@@ -104,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up connecting after this long (default 10). e.g. --connect-timeout 30",
     )
     parser.add_argument(
+        "--startup-timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to keep trying to reach the server at start before initialize is "
+        "answered with an error (default 30; Claude Desktop gives up after about 60). "
+        "e.g. --startup-timeout 50",
+    )
+    parser.add_argument(
         "--request-timeout",
         type=_positive_float,
         default=None,
@@ -197,6 +206,7 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
         ),
         ignore_tools=list(args.ignore_tool),
         request_timeout=args.request_timeout,
+        initialize_deadline=args.startup_timeout,
     )
 
 

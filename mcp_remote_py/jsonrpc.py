@@ -134,6 +134,8 @@ def parse_message(line: bytes | str) -> Message:
         body = json.loads(text)
     except ValueError as exc:
         raise MessageError(PARSE_ERROR, f"the line is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MessageError(PARSE_ERROR, "the line is JSON nested too deeply to decode") from None
     if isinstance(body, list):
         raise MessageError(INVALID_REQUEST, "JSON-RPC batches are not supported on stdio")
     return _classify(body, text)
@@ -149,6 +151,8 @@ def parse_payload(text: str) -> list[Message]:
         body = json.loads(text)
     except ValueError as exc:
         raise MessageError(PARSE_ERROR, f"the server sent data that is not JSON: {exc}") from None
+    except RecursionError:
+        raise MessageError(PARSE_ERROR, "the server sent JSON nested too deeply") from None
     one_line = "\n" not in text and "\r" not in text
     if isinstance(body, list):
         # 2025-03-26 §Transports allows a batch; its elements are re-encoded one per line.

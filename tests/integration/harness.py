@@ -131,7 +131,9 @@ async def relay_session(
         cwd=str(REPO),
     )
 
-    async def sampling(ctx: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    async def sampling(
+        ctx: Any, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
         side.sampled.append(params)
         return types.CreateMessageResult(
             role="assistant", model="test-model", content=types.TextContent(type="text", text="42")
@@ -210,7 +212,9 @@ class RawRelay:
         rest, self._buffer = self._buffer, b""
         return rest
 
-    async def request(self, request_id: int, method: str, params: dict[str, Any] | None = None) -> None:
+    async def request(
+        self, request_id: int, method: str, params: dict[str, Any] | None = None
+    ) -> None:
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = params

@@ -31,7 +31,9 @@ def no_traceback(stderr: str) -> None:
     assert "Traceback" not in stderr, stderr
 
 
-async def test_initialize_reports_the_servers_identity(server: RunningServer, tmp_path: Path) -> None:
+async def test_initialize_reports_the_servers_identity(
+    server: RunningServer, tmp_path: Path
+) -> None:
     async with relay_session(server.url, tmp_path, initialize=False) as (session, side):
         result = await session.initialize()
         assert result.server_info.name == "sdk-peer"
@@ -83,14 +85,18 @@ async def test_progress_and_logging_notifications_reach_the_client(
         progress.append((value, total, message))
 
     async with relay_session(server.url, tmp_path) as (session, side):
-        result = await session.call_tool("slow", {"seconds": 0.3, "steps": 3}, progress_callback=on_progress)
+        result = await session.call_tool(
+            "slow", {"seconds": 0.3, "steps": 3}, progress_callback=on_progress
+        )
         assert text_of(result) == "done"
         assert [p[0] for p in progress] == [1, 2, 3]
         assert text_of(await session.call_tool("log", {"message": "hello log"})) == "logged"
         assert any(entry.data == "hello log" for entry in side.logs)
 
 
-async def test_server_requests_are_answered_by_the_client(server: RunningServer, tmp_path: Path) -> None:
+async def test_server_requests_are_answered_by_the_client(
+    server: RunningServer, tmp_path: Path
+) -> None:
     if server.mode == "stateless":
         pytest.skip("a stateless server has no channel for server-initiated requests")
     async with relay_session(server.url, tmp_path) as (session, side):
@@ -136,12 +142,21 @@ async def test_50_concurrent_calls_each_get_their_own_answer(
     no_traceback(side.stderr())
 
 
-async def test_a_slow_call_does_not_hold_up_a_fast_one(server: RunningServer, tmp_path: Path) -> None:
+async def test_a_slow_call_does_not_hold_up_a_fast_one(
+    server: RunningServer, tmp_path: Path
+) -> None:
     order: list[str] = []
+    slow_running = trio.Event()
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        slow_running.set()
+
     async with relay_session(server.url, tmp_path) as (session, _):
 
         async def slow() -> None:
-            await session.call_tool("slow", {"seconds": 3, "steps": 1})
+            await session.call_tool(
+                "slow", {"seconds": 4, "steps": 4}, progress_callback=on_progress
+            )
             order.append("slow")
 
         async def fast() -> None:
@@ -150,7 +165,8 @@ async def test_a_slow_call_does_not_hold_up_a_fast_one(server: RunningServer, tm
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(slow)
-            await trio.sleep(0)  # let the slow call go out first
+            if server.mode != "streamable-json":  # progress needs a stream to travel on
+                await slow_running.wait()  # the slow call is running on the server
             nursery.start_soon(fast)
     assert order == ["fast", "slow"]
 
@@ -184,7 +200,9 @@ async def test_custom_headers_reach_the_server(server: RunningServer, tmp_path: 
 
 
 async def test_ignored_tools_are_hidden_and_refused(server: RunningServer, tmp_path: Path) -> None:
-    async with relay_session(server.url, tmp_path, "--ignore-tool", "ECHO", "--ignore-tool", "s*") as (
+    async with relay_session(
+        server.url, tmp_path, "--ignore-tool", "ECHO", "--ignore-tool", "s*"
+    ) as (
         session,
         _,
     ):

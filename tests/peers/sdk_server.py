@@ -253,6 +253,9 @@ class Options:
     retry_interval: int | None
     host: str
     port: int
+    sse_path: str = "/sse"
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -274,6 +277,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--sse-path", default="/sse", help="where the legacy SSE stream is (sse)")
+    parser.add_argument("--ssl-certfile", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--ssl-keyfile", help="the private key for --ssl-certfile (PEM)")
     ns = parser.parse_args(argv)
     if ns.transport != "streamable-http" and (ns.json_response or ns.stateless or ns.event_store):
         parser.error("--json-response/--stateless/--event-store apply to streamable-http only")
@@ -285,6 +291,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         retry_interval=ns.retry_interval,
         host=ns.host,
         port=ns.port,
+        sse_path=ns.sse_path,
+        ssl_certfile=ns.ssl_certfile,
+        ssl_keyfile=ns.ssl_keyfile,
     )
 
 
@@ -294,7 +303,7 @@ def build_app(options: Options) -> Starlette:
     # Host 127.0.0.1:*/localhost:*/[::1]:* and Origin http://127.0.0.1:*/localhost:*/[::1]:*
     # (or no Origin). That never blocks loopback clients, so the protection stays on.
     if options.transport == "sse":
-        return mcp.sse_app(host=options.host)
+        return mcp.sse_app(sse_path=options.sse_path, host=options.host)
     return mcp.streamable_http_app(
         json_response=options.json_response,
         stateless_http=options.stateless,
@@ -364,8 +373,11 @@ def main(argv: list[str] | None = None) -> None:
         lifespan="on",
         # Open SSE streams would otherwise hold a graceful shutdown open indefinitely.
         timeout_graceful_shutdown=1,
+        ssl_certfile=options.ssl_certfile,
+        ssl_keyfile=options.ssl_keyfile,
     )
-    server = _PeerServer(config, f"http://{host}:{port}")
+    scheme = "https" if options.ssl_certfile else "http"
+    server = _PeerServer(config, f"{scheme}://{host}:{port}")
     try:
         server.run(sockets=[sock])
     finally:

@@ -49,6 +49,14 @@ def test_bad_lines_name_the_error_code(line: bytes, code: int) -> None:
     assert caught.value.code == code
 
 
+def test_deeply_nested_json_is_a_parse_error_not_a_crash() -> None:
+    with pytest.raises(MessageError) as caught:
+        parse_message(b"[" * 100_000)
+    assert caught.value.code == PARSE_ERROR
+    with pytest.raises(MessageError):
+        parse_payload("[" * 100_000)
+
+
 def test_invalid_request_keeps_the_id_so_the_error_can_answer_it() -> None:
     with pytest.raises(MessageError) as caught:
         parse_message(b'{"jsonrpc":"2.0","id":9,"method":7}')
@@ -89,10 +97,13 @@ def test_garbage_payload_raises_parse_error() -> None:
 
 def test_encode_keeps_unicode_and_is_compact() -> None:
     line = encode(error_response(3, -32001, "ça ne marche pas", {"status": 502}))
-    assert line == (
-        '{"jsonrpc":"2.0","id":3,"error":{"code":-32001,"message":"ça ne marche pas",'
-        '"data":{"status":502}}}\n'
-    ).encode()
+    assert (
+        line
+        == (
+            '{"jsonrpc":"2.0","id":3,"error":{"code":-32001,"message":"ça ne marche pas",'
+            '"data":{"status":502}}}\n'
+        ).encode()
+    )
 
 
 def test_line_splitter_handles_chunks_crlf_and_blank_lines() -> None:

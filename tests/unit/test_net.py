@@ -7,7 +7,9 @@ from mcp_remote_py.net import _excerpt, display_url, is_loopback_host, same_orig
 from mcp_remote_py.transports.negotiate import transport_order
 
 
-@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]", "a.localhost"])
+@pytest.mark.parametrize(
+    "host", ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]", "a.localhost"]
+)
 def test_loopback_hosts(host: str) -> None:
     assert is_loopback_host(host)
 

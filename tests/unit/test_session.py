@@ -26,17 +26,29 @@ def test_a_duplicate_id_in_flight_is_refused() -> None:
 def test_cancel_marks_the_pending_request() -> None:
     state = SessionState()
     state.track(request('{"jsonrpc":"2.0","id":"a","method":"tools/call"}'))
-    state.cancel(request('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"a"}}'))
+    state.cancel(
+        request('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"a"}}')
+    )
     assert state.pending["a"].cancelled
 
 
 def test_replay_plan_keeps_initialize_level_and_live_subscriptions() -> None:
     state = SessionState()
     state.track(request('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"x":1}}'))
-    state.track(request('{"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"debug"}}'))
-    state.track(request('{"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"a://1"}}'))
-    state.track(request('{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{"uri":"a://2"}}'))
-    state.track(request('{"jsonrpc":"2.0","id":5,"method":"resources/unsubscribe","params":{"uri":"a://1"}}'))
+    state.track(
+        request('{"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"debug"}}')
+    )
+    state.track(
+        request('{"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"a://1"}}')
+    )
+    state.track(
+        request('{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{"uri":"a://2"}}')
+    )
+    state.track(
+        request(
+            '{"jsonrpc":"2.0","id":5,"method":"resources/unsubscribe","params":{"uri":"a://1"}}'
+        )
+    )
     assert state.initialize is not None
     assert state.initialize["params"] == {"x": 1}
     assert state.log_level is not None
