@@ -45,6 +45,7 @@ __all__ = [
     "http_error",
     "install_ipv4_resolver",
     "is_loopback_host",
+    "proxy_for",
     "same_origin",
     "send",
 ]
@@ -200,6 +201,17 @@ async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Respo
     )
 
 
+def proxy_for(url: httpx.URL) -> str | None:
+    """The environment's proxy for ``url`` (as httpx will use it), shown without credentials."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass_environment(url.host, proxies):
+        return None
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    return display_url(httpx.URL(proxy)) if proxy else None
+
+
 def _causes(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     stack = [exc]
@@ -222,6 +234,11 @@ def describe_network_error(
     """Turn an httpx transport failure into a user-facing error that names the cause."""
     where = f"{url.host}:{url.port or {'http': 80, 'https': 443}.get(url.scheme, '')}"
     doctor = DOCTOR_HINT.format(url=display_url(url))
+    proxy = proxy_for(url)
+    if proxy:
+        # The connection went to the proxy, not the server: name the one that failed.
+        where = f"the proxy {proxy} (from {url.scheme.upper()}_PROXY/ALL_PROXY)"
+        doctor = f"Check HTTPS_PROXY, HTTP_PROXY and NO_PROXY. {doctor}"
     causes = _causes(exc)
     if isinstance(exc, httpx.ConnectTimeout):
         return UpstreamUnavailable(

@@ -230,3 +230,15 @@ async def test_same_origin_redirect_is_followed(streamable: RunningServer, tmp_p
         answer = await relay.initialize()
         assert answer["result"]["serverInfo"]["name"] == "sdk-peer"
         await assert_still_serving(relay)
+
+
+async def test_ipv4_keeps_environment_proxies(streamable: RunningServer, tmp_path: Path) -> None:
+    # The proxy is a closed port: that the relay reports *the proxy* shows it was used.
+    proxy = f"http://user:hunter2@127.0.0.1:{free_port()}"
+    env = {"HTTP_PROXY": proxy, "http_proxy": proxy}
+    args = [streamable.url, "--ipv4", "--startup-timeout", "1"]
+    async with raw_relay(args, tmp_path, env=env) as relay:
+        error = (await relay.initialize())["error"]
+    assert "the proxy http://127.0.0.1:" in error["message"]
+    assert "refused the connection" in error["message"]
+    assert "hunter2" not in error["message"] + relay.stderr()

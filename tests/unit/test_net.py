@@ -3,7 +3,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mcp_remote_py.net import _excerpt, display_url, is_loopback_host, same_origin
+from mcp_remote_py.net import (
+    NetworkOptions,
+    _excerpt,
+    describe_network_error,
+    display_url,
+    is_loopback_host,
+    same_origin,
+)
 from mcp_remote_py.transports.negotiate import transport_order
 
 
@@ -52,3 +59,60 @@ def test_excerpt_of_json_error_html_and_text() -> None:
 )
 def test_transport_order(mode: str, url: str, order: list[str]) -> None:
     assert transport_order(mode, httpx.URL(url)) == order
+
+
+def _connect_error(cause: BaseException) -> httpx.ConnectError:
+    try:
+        try:
+            raise cause
+        except BaseException as inner:
+            raise httpx.ConnectError(str(inner)) from inner
+    except httpx.ConnectError as outer:
+        return outer
+
+
+URL = httpx.URL("https://mcp.example.com/mcp")
+
+
+def test_dns_failure_names_the_host_and_is_not_retried() -> None:
+    import socket
+
+    error = describe_network_error(
+        _connect_error(socket.gaierror(-2, "Name or service not known")), URL, NetworkOptions()
+    )
+    assert "mcp.example.com could not be resolved" in str(error)
+    assert not error.transient
+    assert "mcp-remote-py doctor https://mcp.example.com/mcp" in error.advice()
+
+
+def test_ipv6_only_host_under_ipv4_says_so() -> None:
+    import socket
+
+    cause = socket.gaierror(
+        -5, "mcp.example.com has only IPv6 addresses, and --ipv4 allows IPv4 only"
+    )
+    error = describe_network_error(_connect_error(cause), URL, NetworkOptions(ipv4=True))
+    assert "only IPv6" in str(error)
+    assert "Remove --ipv4" in error.advice()
+
+
+def test_refused_is_transient_and_unreachable_suggests_ipv4() -> None:
+    import errno
+
+    refused = describe_network_error(
+        _connect_error(ConnectionRefusedError(errno.ECONNREFUSED, "refused")), URL, NetworkOptions()
+    )
+    assert refused.transient
+    assert "mcp.example.com:443 refused the connection" in str(refused)
+    unreachable = describe_network_error(
+        _connect_error(OSError(errno.ENETUNREACH, "Network is unreachable")), URL, NetworkOptions()
+    )
+    assert "--ipv4" in unreachable.advice()
+
+
+def test_connect_timeout_names_the_limit() -> None:
+    error = describe_network_error(
+        httpx.ConnectTimeout("t"), URL, NetworkOptions(connect_timeout=7)
+    )
+    assert "timed out after 7 s" in str(error)
+    assert error.transient
