@@ -206,7 +206,7 @@ def proxy_for(url: httpx.URL) -> str | None:
     import urllib.request
 
     proxies = urllib.request.getproxies_environment()
-    if urllib.request.proxy_bypass_environment(url.host, proxies):
+    if urllib.request.proxy_bypass_environment(url.host, proxies):  # type: ignore[attr-defined]
         return None
     proxy = proxies.get(url.scheme) or proxies.get("all")
     return display_url(httpx.URL(proxy)) if proxy else None
