@@ -140,11 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-file",
         metavar="PATH",
-        help="where the rotating log file goes (default: the user log directory, see "
-        "README). e.g. --log-file /tmp/mcp-remote-py.log",
+        help=f"where the rotating log file goes (default: {_default_log_file()}). "
+        "e.g. --log-file /tmp/mcp-remote-py.log",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
+
+
+def _default_log_file() -> str:
+    from .logs import default_log_file
+
+    return str(default_log_file())
 
 
 def _positive_float(text: str) -> float:
