@@ -121,6 +121,39 @@ def build_parser() -> argparse.ArgumentParser:
         "long (default: no limit). e.g. --request-timeout 300",
     )
     parser.add_argument(
+        "--reconnect-delay",
+        type=_positive_float,
+        default=0.5,
+        metavar="SECONDS",
+        help="the first wait before trying an unreachable server again; it doubles each try "
+        "(default 0.5). e.g. --reconnect-delay 1",
+    )
+    parser.add_argument(
+        "--max-reconnect-delay",
+        type=_positive_float,
+        default=15.0,
+        metavar="SECONDS",
+        help="the longest wait between tries (default 15); a server's Retry-After or SSE retry "
+        "wins. e.g. --max-reconnect-delay 60",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="how many times to try again before a request gets an error (default 20, about "
+        "3 minutes with the default delays; 0 means for ever). e.g. --max-retries 0",
+    )
+    parser.add_argument(
+        "--keepalive",
+        type=_non_negative_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="ping the server after this long without traffic, so a dropped session or a dead "
+        "network path is noticed and repaired before your next call (default 30; 0 turns it "
+        "off). e.g. --keepalive 60",
+    )
+    parser.add_argument(
         "--ignore-tool",
         action="append",
         default=[],
@@ -153,6 +186,20 @@ def _default_log_file() -> str:
     return str(default_log_file())
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _positive_float(text)
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -167,6 +214,7 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
     """Validate the parsed arguments into RelayOptions; UsageError says what is wrong."""
     import httpx
 
+    from .backoff import Backoff
     from .net import NetworkOptions, is_loopback_host
     from .relay import RelayOptions
 
@@ -196,6 +244,8 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
         except OSError as exc:
             raise UsageError(f"cannot read --header-file {path}: {exc.strerror}") from None
         headers = parse_header_file(content, environ, str(path)) + headers
+    if args.max_reconnect_delay < args.reconnect_delay:
+        raise UsageError("--max-reconnect-delay must not be shorter than --reconnect-delay")
     if args.ca_file and not Path(args.ca_file).is_file():
         raise UsageError(f"--ca-file {args.ca_file}: no such file")
     if args.ipv4 and url.host.count(":") >= 2:
@@ -213,6 +263,9 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
         ignore_tools=list(args.ignore_tool),
         request_timeout=args.request_timeout,
         initialize_deadline=args.startup_timeout,
+        backoff=Backoff(initial=args.reconnect_delay, maximum=args.max_reconnect_delay),
+        max_retries=args.max_retries,
+        keepalive=args.keepalive,
     )
 
 

@@ -14,6 +14,7 @@ RelayError
 from __future__ import annotations
 
 __all__ = [
+    "MAYBE_CARRIED_OUT",
     "ConnectionLost",
     "ProtocolViolation",
     "RelayError",
@@ -47,11 +48,17 @@ class UpstreamError(RelayError):
 
 
 class UpstreamUnavailable(UpstreamError):
-    """No HTTP answer: connection refused, name not found, connect timeout, TLS failure."""
+    """No connection, so nothing was sent: refused, name not found, connect timeout, TLS failure.
 
-    def __init__(self, message: str, hint: str = "", *, transient: bool) -> None:
+    ``kind`` is one of ``refused``, ``timeout``, ``unreachable``, ``proxy``, ``dns``, ``tls``,
+    ``other``. Waiting may help all but a bad certificate; at start-up a name that does not
+    resolve is reported at once (it is usually a typo), later it is waited out like the rest.
+    """
+
+    def __init__(self, message: str, hint: str = "", *, kind: str) -> None:
         super().__init__(message, hint)
-        self.transient = transient
+        self.kind = kind
+        self.transient = kind not in ("dns", "tls")
 
 
 class UpstreamHttpError(UpstreamError):
@@ -80,8 +87,14 @@ class SessionLost(UpstreamError):
     """The server answered 404 (or 400 "no valid session") to a request carrying our session."""
 
 
+MAYBE_CARRIED_OUT = "The server may or may not have carried it out; check before trying it again"
+
+
 class ConnectionLost(UpstreamError):
     """A response stream ended before its answer; the server may or may not have acted."""
+
+    def __init__(self, message: str, hint: str = MAYBE_CARRIED_OUT) -> None:
+        super().__init__(message, hint)
 
 
 class ProtocolViolation(UpstreamError):

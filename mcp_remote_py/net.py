@@ -32,7 +32,7 @@ import trio
 
 from . import __version__
 from .backoff import parse_retry_after
-from .errors import ProtocolViolation, UpstreamHttpError, UpstreamUnavailable
+from .errors import ConnectionLost, ProtocolViolation, UpstreamHttpError, UpstreamUnavailable
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -230,8 +230,17 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def describe_network_error(
     exc: httpx.TransportError, url: httpx.URL, options: NetworkOptions
-) -> UpstreamUnavailable:
-    """Turn an httpx transport failure into a user-facing error that names the cause."""
+) -> UpstreamUnavailable | ConnectionLost:
+    """Turn an httpx transport failure into a user-facing error that names the cause.
+
+    Only a failure to connect proves that nothing was sent (UpstreamUnavailable); a connection
+    that broke later may have carried the request to the server (ConnectionLost).
+    """
+    if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)):
+        return ConnectionLost(
+            f"the connection to {url.host} broke before the server answered "
+            f"({exc or type(exc).__name__})"
+        )
     where = f"{url.host}:{url.port or {'http': 80, 'https': 443}.get(url.scheme, '')}"
     doctor = DOCTOR_HINT.format(url=display_url(url))
     proxy = proxy_for(url)
@@ -244,7 +253,7 @@ def describe_network_error(
         return UpstreamUnavailable(
             f"connecting to {where} timed out after {options.connect_timeout:g} s",
             f"The server may be down, or a firewall drops the connection. {doctor}",
-            transient=True,
+            kind="timeout",
         )
     for cause in causes:
         if isinstance(cause, ssl.SSLCertVerificationError):
@@ -253,31 +262,31 @@ def describe_network_error(
                 f"{cause.verify_message or cause.reason}",
                 "If a corporate proxy inspects TLS, pass its CA certificate with --ca-file PATH. "
                 + doctor,
-                transient=False,
+                kind="tls",
             )
         if isinstance(cause, ssl.SSLError):
             return UpstreamUnavailable(
                 f"the TLS handshake with {where} failed: {cause.reason or cause}",
                 f"Check that {where} serves HTTPS (http:// URLs need --allow-http). {doctor}",
-                transient=False,
+                kind="tls",
             )
         if isinstance(cause, socket.gaierror):
             message = cause.strerror or str(cause)
             if "only IPv6" in message:
                 return UpstreamUnavailable(
-                    message, "Remove --ipv4 to connect over IPv6", transient=False
+                    message, "Remove --ipv4 to connect over IPv6", kind="dns"
                 )
             return UpstreamUnavailable(
                 f"the name {url.host} could not be resolved ({message})",
                 f"Check the spelling of the URL and your DNS or VPN. {doctor}",
-                transient=False,
+                kind="dns",
             )
     for cause in causes:
         if isinstance(cause, ConnectionRefusedError):
             return UpstreamUnavailable(
                 f"{where} refused the connection",
                 f"Is the server running and listening on that port? {doctor}",
-                transient=True,
+                kind="refused",
             )
         if isinstance(cause, OSError) and cause.errno in (
             errno.ENETUNREACH,
@@ -288,16 +297,16 @@ def describe_network_error(
             return UpstreamUnavailable(
                 f"{where} is unreachable from this machine ({cause.strerror})",
                 hint + doctor,
-                transient=True,
+                kind="unreachable",
             )
     if isinstance(exc, httpx.ProxyError):
         return UpstreamUnavailable(
             f"the HTTP proxy refused or failed the connection to {where}: {exc}",
             "Check HTTPS_PROXY / HTTP_PROXY / NO_PROXY in the environment",
-            transient=True,
+            kind="proxy",
         )
     return UpstreamUnavailable(
-        f"the connection to {where} failed: {exc or type(exc).__name__}", doctor, transient=True
+        f"the connection to {where} failed: {exc or type(exc).__name__}", doctor, kind="other"
     )
 
 

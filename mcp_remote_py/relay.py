@@ -10,6 +10,19 @@ Requests run concurrently, so a slow tool call never holds up a fast one; notifi
 responses to server requests keep their order, and a request waits until every notification the
 client sent before it has gone out (``initialize`` → ``notifications/initialized`` → ``tools/list``
 must reach the server in that order).
+
+Staying connected (DESIGN.md invariants 2–4):
+
+* The first message read opens the session. If the session is lost later (404, 400 "no valid
+  session", a legacy stream that ends, a restarted server), the relay opens a new one by itself,
+  replaying the captured ``initialize`` under a relay-owned id and what followed it
+  (``SessionState.replay_plan``), swallowing the answers; then tells the client its lists may have
+  changed. The request that met the loss is sent again once: the server never took it.
+* While the server is unreachable, requests wait with backoff and are sent when it is back;
+  ``may_resend`` decides what may be sent again. Each wait ends: ``--max-retries``,
+  ``--request-timeout``, the client's ``notifications/cancelled``, or shutdown.
+* An idle session is pinged every ``--keepalive`` seconds, so a session the server dropped is
+  noticed (and re-established) before the client's next call.
 """
 
 from __future__ import annotations
@@ -24,7 +37,13 @@ import httpx
 import trio
 
 from .backoff import Backoff
-from .errors import ConnectionLost, UpstreamError, UpstreamUnavailable
+from .errors import (
+    ConnectionLost,
+    ProtocolViolation,
+    SessionLost,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from .jsonrpc import (
     CONNECTION_LOST,
     INVALID_REQUEST,
@@ -42,7 +61,7 @@ from .jsonrpc import (
     parse_message,
 )
 from .net import DOCTOR_HINT, NetworkOptions, display_url
-from .session import SessionState, ToolFilter, is_relay_id
+from .session import SessionState, ToolFilter, is_relay_id, may_resend
 from .transports.base import Transport
 from .transports.negotiate import open_transport
 
@@ -54,6 +73,8 @@ log = logging.getLogger("mcp_remote_py")
 INITIALIZE_DEADLINE = 30.0
 # After stdin closes, how long answers still in flight may take before they are given up.
 EOF_GRACE = 2.0
+# How long a replayed initialize may take to be answered.
+REPLAY_TIMEOUT = 30.0
 
 
 class Output(Protocol):
@@ -68,7 +89,10 @@ class RelayOptions:
     ignore_tools: list[str] = field(default_factory=list)
     request_timeout: float | None = None
     initialize_deadline: float = INITIALIZE_DEADLINE
-    backoff: Backoff = field(default_factory=Backoff)
+    # Defaults ride out a two-minute redeploy: 0.5, 1, 2, 4, 8, then 15 s apart, 20 tries.
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=15.0))
+    max_retries: int = 20  # 0: for ever
+    keepalive: float = 30.0  # 0: off
     max_line: int = 256 * 1024 * 1024
 
 
@@ -95,6 +119,18 @@ class _InOrder:
             await self._progress.wait()
 
 
+@dataclass
+class _Answer:
+    """Where the answer to one of the relay's own requests lands."""
+
+    arrived: trio.Event = field(default_factory=trio.Event)
+    body: dict[str, Any] | None = None
+
+
+def _relay_message(body: dict[str, Any]) -> Message:
+    return Message(Kind.REQUEST if "id" in body else Kind.NOTIFICATION, body, "")
+
+
 class Relay:
     def __init__(self, options: RelayOptions, client: httpx.AsyncClient, output: Output) -> None:
         self.options = options
@@ -103,13 +139,21 @@ class Relay:
         self.state = SessionState()
         self.tools = ToolFilter(options.ignore_tools)
         self.transport: Transport | None = None
-        self._connect_lock = trio.Lock()
+        self._session_lock = trio.Lock()
+        self._connected_once = False
+        self._client_initialized = False
+        self._lost: tuple[float, str] | None = None  # when and why the last session was lost
         # The first message read opens the session; messages read after it wait for that.
         self._opener: Message | None = None
         self._opener_done = trio.Event()
         self._in_order = _InOrder()
         self._nursery: trio.Nursery | None = None
         self._idle = trio.Event()
+        self._own_requests: dict[str, _Answer] = {}
+        self._request_scopes: dict[RequestId, trio.CancelScope] = {}
+        # Requests sent on a transport that answers on a separate stream (legacy SSE).
+        self._awaiting_stream: set[RequestId] = set()
+        self._last_activity = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -119,7 +163,10 @@ class Relay:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self._last_activity = trio.current_time()
                 nursery.start_soon(self._send_in_order)
+                if self.options.keepalive > 0:
+                    nursery.start_soon(self._keepalive)
                 task_status.started()
                 async for line in client_lines:
                     await self.on_client_line(line)
@@ -169,14 +216,24 @@ class Relay:
             await self._on_request(message)
             return
         if message.method == "notifications/cancelled":
-            self.state.cancel(message)
+            self._on_cancelled(message)
+        elif message.method == "notifications/initialized":
+            self._client_initialized = True
         self._claim_opening(message)
         self._in_order.put(message)
 
     def _claim_opening(self, message: Message) -> None:
-        if self.transport is None and self._opener is None:
+        if self.transport is None and self._opener is None and not self._connected_once:
             self._opener = message
             self._opener_done = trio.Event()
+
+    def _on_cancelled(self, message: Message) -> None:
+        """The client gave up on a request: stop waiting for it (the notification goes on to the
+        server, which may still answer; that answer is relayed, no error is added)."""
+        self.state.cancel(message)
+        request_id = message.params.get("requestId")
+        if isinstance(request_id, (str, int)) and request_id in self._request_scopes:
+            self._request_scopes[request_id].cancel()
 
     async def _on_request(self, message: Message) -> None:
         if message.method == "tools/call" and self.tools:
@@ -194,26 +251,27 @@ class Relay:
             )
             return
         assert self._nursery is not None
+        assert message.id is not None
         self._claim_opening(message)
-        self._nursery.start_soon(self._forward_request, message, self._in_order.enqueued)
+        scope = trio.CancelScope()
+        self._request_scopes[message.id] = scope
+        self._nursery.start_soon(self._forward_request, message, self._in_order.enqueued, scope)
 
-    async def _forward_request(self, message: Message, after: int) -> None:
+    async def _forward_request(self, message: Message, after: int, scope: trio.CancelScope) -> None:
         assert message.id is not None
         started = time.monotonic()
         try:
-            with trio.fail_after(self.options.request_timeout or math.inf):
+            with scope, trio.fail_after(self.options.request_timeout or math.inf):
                 await self._in_order.wait_sent(after)
-                transport, opened_by_this = await self._transport_for(message)
-                if not opened_by_this:
-                    await transport.send_request(message)
+                await self._send_request(message)
         except UpstreamError as exc:
             await self._answer_upstream_error(message, exc)
         except trio.TooSlowError:
             await self._answer_error(
                 message.id,
                 REQUEST_TIMEOUT,
-                f"the server did not answer {message.method} within --request-timeout "
-                f"({self.options.request_timeout:g} s)",
+                f"no answer to {message.method} within --request-timeout "
+                f"({self.options.request_timeout:g} s); the server may still be working on it",
             )
         else:
             log.debug(
@@ -223,14 +281,54 @@ class Relay:
                 (time.monotonic() - started) * 1000,
             )
         finally:
+            self._request_scopes.pop(message.id, None)
+            if scope.cancelled_caught:
+                self.state.take(message.id)  # the client withdrew it: no answer is owed
             self._maybe_idle()
+
+    async def _send_request(self, message: Message) -> None:
+        """Send until the server has it; re-send only as ``may_resend`` allows."""
+        assert message.id is not None
+        assert message.method is not None
+        attempt = 0
+        resent_after_loss = False
+        while True:
+            transport, opened_by_this = await self._session_for(message)
+            if opened_by_this:
+                return
+            try:
+                self._touch()
+                await transport.send_request(message)
+            except SessionLost as exc:
+                self._drop_session(transport, str(exc))
+                if resent_after_loss:
+                    raise
+                resent_after_loss = True  # the server refused it unseen: once more, new session
+                continue
+            except UpstreamError as exc:
+                if not may_resend(exc, message.method) or self._retries_exhausted(attempt):
+                    raise
+                delay = self._retry_delay(exc, attempt)
+                level = logging.INFO if attempt == 0 else logging.DEBUG
+                log.log(level, "%s; sending %s again in %.1f s", exc, message.method, delay)
+                attempt += 1
+                await trio.sleep(delay)
+                continue
+            if not transport.answers_inline and message.id in self.state.pending:
+                self._awaiting_stream.add(message.id)
+            return
+
+    def _retries_exhausted(self, attempt: int) -> bool:
+        return self.options.max_retries > 0 and attempt >= self.options.max_retries
+
+    def _retry_delay(self, exc: UpstreamError, attempt: int) -> float:
+        floor = getattr(exc, "retry_after", None) or 0.0
+        return self.options.backoff.delay(attempt, floor=floor)
 
     async def _send_in_order(self) -> None:
         async for message in self._in_order.receive:
             try:
-                transport, opened_by_this = await self._transport_for(message)
-                if not opened_by_this:
-                    await transport.send_message(message)
+                await self._send_other(message)
             except UpstreamError as exc:
                 what = message.method or f"the answer to server request {message.id!r}"
                 log.warning("could not deliver %s to the server: %s", what, exc.advice())
@@ -238,13 +336,46 @@ class Relay:
                 self._in_order.done_one()
                 self._maybe_idle()
 
-    async def _transport_for(self, message: Message) -> tuple[Transport, bool]:
-        """The session's transport, opened with ``message`` if there is none yet (then True)."""
+    async def _send_other(self, message: Message) -> None:
+        """A notification or a response to a server request, with the request's retry rules."""
+        attempt = 0
+        while True:
+            transport, opened_by_this = await self._session_for(message)
+            if opened_by_this:
+                return
+            try:
+                self._touch()
+                await transport.send_message(message)
+                return
+            except SessionLost as exc:
+                self._drop_session(transport, str(exc))
+                if message.kind is Kind.RESPONSE:
+                    # It answers a request of the lost session; the new one never asked it.
+                    log.info("dropped an answer to a server request of the lost session")
+                    return
+                if attempt > 0:
+                    raise
+                attempt += 1
+            except UpstreamUnavailable as exc:
+                if self._retries_exhausted(attempt):
+                    raise
+                await trio.sleep(self._retry_delay(exc, attempt))
+                attempt += 1
+
+    # -- the session ---------------------------------------------------------------------------
+
+    async def _session_for(self, message: Message | None) -> tuple[Transport, bool]:
+        """The live transport; if there is none, open one (with ``message`` the first time, then
+        True) or re-establish the lost session by replaying the client's initialize."""
         if self._opener is not None and self._opener is not message:
             await self._opener_done.wait()
-        async with self._connect_lock:
+        async with self._session_lock:
             if self.transport is not None:
                 return self.transport, False
+            if self._connected_once and self.state.initialize is not None:
+                self.transport = await self._reestablish()
+                return self.transport, False
+            assert message is not None
             try:
                 transport = await self._open(message)
             finally:
@@ -255,61 +386,162 @@ class Relay:
             if self.state.protocol_version:
                 transport.set_protocol_version(self.state.protocol_version)
             self.transport = transport
+            self._connected_once = True
             return transport, True
 
-    async def _open(self, first: Message) -> Transport:
-        """Open the session, retrying while the cause may pass, within the initialize deadline."""
+    async def _connect(self, first: Message, *, at_start: bool) -> Transport:
+        """Open a transport by sending ``first``, retrying while waiting may help: until the
+        start-up deadline at start, within ``--max-retries`` later."""
         assert self._nursery is not None
-        url = self.options.url
         deadline = time.monotonic() + self.options.initialize_deadline
         attempt = 0
         while True:
             try:
                 return await open_transport(
                     self.options.transport,
-                    url,
+                    self.options.url,
                     first,
                     client=self.client,
                     deliver=self._deliver,
                     nursery=self._nursery,
                     options=self.options.network,
                     backoff=self.options.backoff,
-                    on_lost=self._on_session_lost,
+                    on_lost=self._on_stream_lost,
                 )
             except UpstreamError as exc:
-                floor = getattr(exc, "retry_after", None) or 0.0
-                delay = self.options.backoff.delay(attempt, floor=floor)
-                if not exc.transient or time.monotonic() + delay > deadline:
+                delay = self._retry_delay(exc, attempt)
+                if at_start:
+                    if not exc.transient or time.monotonic() + delay > deadline:
+                        raise
+                elif not may_resend(exc, "initialize") or self._retries_exhausted(attempt):
                     raise
-                log.info("%s; trying again in %.1f s", exc, delay)
+                # One line per outage on stderr; every retry in the debug log.
+                level = logging.INFO if attempt == 0 else logging.DEBUG
+                log.log(level, "%s; trying again in %.1f s", exc, delay)
                 attempt += 1
                 await trio.sleep(delay)
 
-    def _on_session_lost(self, error: UpstreamError) -> None:
-        """A legacy SSE stream ended: every request waiting on it has lost its answer."""
-        log.warning("%s", error.advice())
-        self.transport = None
+    async def _open(self, first: Message) -> Transport:
+        return await self._connect(first, at_start=True)
+
+    async def _reestablish(self) -> Transport:
+        """A new session that looks to the client like the old one (DESIGN.md invariant 4)."""
+        started = time.monotonic()
+        plan = [_relay_message(body) for body in self.state.replay_plan()]
+        initialize, rest = plan[0], plan[1:]
+        assert isinstance(initialize.id, str)
+        answer = self._own_requests[initialize.id] = _Answer()
+        try:
+            transport = await self._connect(initialize, at_start=False)
+            with trio.move_on_after(REPLAY_TIMEOUT):
+                await answer.arrived.wait()
+        finally:
+            self._own_requests.pop(initialize.id, None)
+        if answer.body is None or "result" not in answer.body:
+            await transport.close()
+            raise ProtocolViolation(
+                "the server did not accept the replayed initialize"
+                + (f": {answer.body.get('error')}" if answer.body else " in time")
+            )
+        self.state.learn_initialize_result(answer.body)
+        if self.state.protocol_version:
+            transport.set_protocol_version(self.state.protocol_version)
+        for message in rest:
+            if message.kind is Kind.REQUEST:
+                await transport.send_request(message)
+            else:
+                await transport.send_message(message)
+        lost_at, why = self._lost or (started, "the session was lost")
+        log.info("%s; session re-established in %.1f s", why, time.monotonic() - lost_at)
+        self._lost = None
+        await self._announce_list_changes(answer.body)
+        return transport
+
+    async def _announce_list_changes(self, initialize_result: dict[str, Any]) -> None:
+        """The new session's server may offer other tools, prompts or resources than the old one:
+        tell the client to list them again, for each kind the server has."""
+        capabilities = initialize_result.get("result", {}).get("capabilities", {})
+        for kind in ("tools", "prompts", "resources"):
+            if isinstance(capabilities, dict) and kind in capabilities:
+                notification = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
+                await self.output.write(encode(notification))
+
+    def _drop_session(self, transport: Transport, why: str) -> None:
+        if self.transport is transport:
+            self.transport = None
+            self._lost = (time.monotonic(), why)
+            log.info("%s; re-initializing", why)
+            assert self._nursery is not None
+            self._nursery.start_soon(transport.abandon)
+
+    def _on_stream_lost(self, error: UpstreamError) -> None:
+        """A legacy SSE stream ended: the requests waiting on it have lost their answers, and
+        the session is gone. Re-establish it now, so server notifications flow again."""
         assert self._nursery is not None
-        for request_id in list(self.state.pending):
+        for request_id in list(self._awaiting_stream):
             self._nursery.start_soon(self._answer_lost, request_id)
+        self._awaiting_stream.clear()
+        transport = self.transport
+        if transport is not None:
+            self._drop_session(transport, f"{error}")
+            self._nursery.start_soon(self._recover_in_background)
+
+    async def _recover_in_background(self) -> None:
+        try:
+            await self._session_for(None)
+        except UpstreamError as exc:
+            log.warning("could not re-establish the session: %s", exc.advice())
+
+    async def _keepalive(self) -> None:
+        """Ping an idle session, so a session the server or a proxy dropped is noticed early."""
+        interval = self.options.keepalive
+        while True:
+            await trio.sleep_until(self._last_activity + interval)
+            transport = self.transport
+            if trio.current_time() < self._last_activity + interval:
+                continue
+            self._touch()
+            if transport is None or not self._client_initialized:
+                continue
+            request_id = self.state.next_relay_id()
+            ping = _relay_message({"jsonrpc": "2.0", "id": request_id, "method": "ping"})
+            try:
+                with trio.fail_after(interval):
+                    await transport.send_request(ping)
+            except SessionLost as exc:
+                self._drop_session(transport, str(exc))
+                await self._recover_in_background()
+            except (UpstreamError, trio.TooSlowError) as exc:
+                log.debug("keepalive ping failed: %s", exc)
+
+    def _touch(self) -> None:
+        self._last_activity = trio.current_time()
 
     async def _answer_lost(self, request_id: RequestId) -> None:
         await self._answer_error(
             request_id,
             CONNECTION_LOST,
-            "the connection to the server was lost while it was handling this request; "
-            "it may or may not have been carried out",
+            ConnectionLost(
+                "the connection to the server was lost while it was handling this request"
+            ).advice(),
         )
         self._maybe_idle()
 
     # -- server → client -------------------------------------------------------------------------
 
     async def _deliver(self, message: Message) -> None:
+        self._touch()
         if message.kind is not Kind.RESPONSE:
             await self.output.write(encode(message))
             return
         if is_relay_id(message.id):
+            assert isinstance(message.id, str)
+            own = self._own_requests.get(message.id)
+            if own is not None:
+                own.body = message.body
+                own.arrived.set()
             return
+        self._awaiting_stream.discard(message.id)
         pending = self.state.take(message.id)
         if pending is None:
             log.debug("dropped an answer for id %r: nothing is waiting for it", message.id)
@@ -348,6 +580,7 @@ class Relay:
         pending = self.state.take(request_id)
         if pending is None or pending.cancelled:
             return  # already answered, or the client said it no longer wants one
+        self._awaiting_stream.discard(request_id)
         await self._write_error(request_id, code, text, data)
 
     async def _write_error(

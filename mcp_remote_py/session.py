@@ -9,7 +9,7 @@ Rule 2. Ids the relay uses for its own requests (replayed initialize, keepalive 
         namespace of their own, ``"mcp-remote-py/<n>"`` strings, and answers to them never reach
         the client.
 Rule 3. The captured ``initialize``, ``logging/setLevel`` and ``resources/subscribe`` requests are
-        what a new session replays; nothing else is re-sent on the client's behalf.
+        what a new session replays; other requests are re-sent only as ``may_resend`` allows.
 """
 
 from __future__ import annotations
@@ -20,9 +20,58 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import (
+    ConnectionLost,
+    SessionLost,
+    UpstreamError,
+    UpstreamHttpError,
+    UpstreamUnavailable,
+)
 from .jsonrpc import Message, RequestId
 
-__all__ = ["Pending", "SessionState", "ToolFilter", "is_relay_id"]
+__all__ = [
+    "Pending",
+    "SessionState",
+    "ToolFilter",
+    "is_relay_id",
+    "is_side_effect_free",
+    "may_resend",
+]
+
+# Requests that change nothing on the server: sending one twice is harmless.
+SIDE_EFFECT_FREE = frozenset(
+    {
+        "initialize",
+        "ping",
+        "resources/read",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+    }
+)
+
+
+def is_side_effect_free(method: str) -> bool:
+    return method in SIDE_EFFECT_FREE or method.endswith("/list")
+
+
+def may_resend(error: UpstreamError, method: str) -> bool:
+    """Whether a request that met ``error`` may be sent again without asking the client.
+
+    DESIGN.md invariant 3: only when the server provably did not take it (no connection; a 404
+    or 400 for an unknown session, answered before processing; 429/503, the server declining) or
+    when taking it twice does no harm. Anything else the server may have run: the client decides.
+    """
+    if isinstance(error, (SessionLost, UpstreamUnavailable)):
+        return True
+    if isinstance(error, UpstreamHttpError):
+        if error.status in (429, 503):
+            return True
+        return error.status in (502, 504) and is_side_effect_free(method)
+    if isinstance(error, ConnectionLost):
+        return is_side_effect_free(method)
+    return False
+
 
 RELAY_ID_PREFIX = "mcp-remote-py/"
 
@@ -83,6 +132,19 @@ class SessionState:
 
     def next_relay_id(self) -> str:
         return f"{RELAY_ID_PREFIX}{next(self._relay_ids)}"
+
+    def replay_plan(self) -> list[dict[str, Any]]:
+        """What a new session is sent before the client's traffic resumes (Rule 3): the captured
+        initialize under a relay id, ``notifications/initialized``, the log level and the live
+        subscriptions, each request under a fresh relay id so its answer is swallowed."""
+        if self.initialize is None:
+            return []
+        plan = [{**self.initialize, "id": self.next_relay_id()}]
+        plan.append({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        for request in [self.log_level, *self.subscriptions.values()]:
+            if request is not None:
+                plan.append({**request, "id": self.next_relay_id()})
+        return plan
 
     # -- client → server ---------------------------------------------------------------------
 

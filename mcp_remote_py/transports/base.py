@@ -33,6 +33,9 @@ class Transport(abc.ABC):
     """One session with the remote server, carrying client messages there and its messages back."""
 
     name: str
+    # True when send_request returns with the answer delivered (Streamable HTTP); False when the
+    # answer comes later on a stream of its own (legacy SSE).
+    answers_inline: bool
 
     @abc.abstractmethod
     async def send_request(self, message: Message) -> None:
@@ -47,6 +50,10 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """End the session politely (bounded in time) and release connections."""
+
+    async def abandon(self) -> None:
+        """Release a transport whose session the server no longer knows (no goodbye owed)."""
+        await self.close()
 
     def set_protocol_version(self, version: str) -> None:  # noqa: B027 - optional hook
         """The version negotiated by initialize, for transports that send it as a header."""
@@ -83,9 +90,8 @@ async def read_events(response: httpx.Response) -> AsyncGenerator[ServerSentEven
         async for event in EventSource(response).aiter_sse():
             yield event
     except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
-        raise ConnectionLost(
-            f"the event stream from the server broke ({exc or type(exc).__name__})"
-        ) from exc
+        log.debug("event stream from %s broke: %r", response.url.host, exc)
+        raise ConnectionLost("the server's event stream broke off") from exc
 
 
 def check_content_type(response: httpx.Response, *expected: str) -> str:

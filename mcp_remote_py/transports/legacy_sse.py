@@ -49,6 +49,7 @@ BUFFERING_HINT = (
 
 class LegacySseTransport(Transport):
     name = "legacy HTTP+SSE"
+    answers_inline = False
 
     def __init__(
         self,

@@ -62,7 +62,9 @@ async def open_transport(
         started = time.monotonic()
         transport: Transport
         if kind == HTTP:
-            transport = StreamableHttpTransport(client, url, deliver, nursery, options, backoff)
+            transport = StreamableHttpTransport(
+                client, url, deliver, nursery, options, backoff, on_lost
+            )
         else:
             transport = LegacySseTransport(client, url, deliver, nursery, options, on_lost)
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import httpx
 import trio
@@ -29,6 +30,7 @@ from ..errors import (
     SessionLost,
     UpstreamError,
     UpstreamHttpError,
+    UpstreamUnavailable,
 )
 from ..jsonrpc import Message, RequestId, encode
 from ..net import NetworkOptions, describe_network_error, http_error, send
@@ -54,6 +56,7 @@ def _is_session_error(error: UpstreamHttpError) -> bool:
 
 class StreamableHttpTransport(Transport):
     name = "Streamable HTTP"
+    answers_inline = True
 
     def __init__(
         self,
@@ -63,8 +66,10 @@ class StreamableHttpTransport(Transport):
         nursery: trio.Nursery,
         options: NetworkOptions,
         backoff: Backoff,
+        on_lost: Callable[[UpstreamError], None],
     ) -> None:
         self.client = client
+        self._on_lost = on_lost
         self.url = url
         self._deliver = deliver
         self._nursery = nursery
@@ -189,16 +194,17 @@ class StreamableHttpTransport(Transport):
             await deliver_payload(event.data, self._deliver, cursor, "event stream")
 
     async def _resume(self, cursor: StreamCursor, request_id: RequestId) -> None:
-        """The stream ended before the answer: poll it again with Last-Event-ID (§Resumability)."""
+        """The stream ended before the answer: poll it again with Last-Event-ID (§Resumability).
+
+        The server took this request, so it is never sent again: if the stream cannot be resumed
+        (no event id, the server forgot the session, it stays down), the answer is an error that
+        says the server may or may not have carried it out.
+        """
         for attempt in range(MAX_RESUMES):
             if cursor.last_event_id is None:
                 break
-            delay = (
-                cursor.retry_ms / 1000
-                if cursor.retry_ms is not None
-                else self._backoff.delay(attempt)
-            )
-            await trio.sleep(delay)
+            floor = cursor.retry_ms / 1000 if cursor.retry_ms is not None else 0.0
+            await trio.sleep(self._backoff.delay(attempt, floor=floor) if attempt else floor)
             headers = self._headers(ACCEPT_STREAM)
             headers["Last-Event-ID"] = cursor.last_event_id
             try:
@@ -206,9 +212,13 @@ class StreamableHttpTransport(Transport):
                     self.client.build_request("GET", self.url, headers=headers)
                 )
             except UpstreamHttpError as exc:
-                if exc.status == 405:
+                if exc.status == 405 or not exc.transient:
                     break  # the server cannot resume streams
-                raise
+                continue
+            except (UpstreamUnavailable, ConnectionLost):
+                continue  # the server may be restarting: try again
+            except SessionLost:
+                break
             try:
                 check_content_type(response, ACCEPT_STREAM)
                 await self._read_stream(response, cursor, request_id)
@@ -221,8 +231,7 @@ class StreamableHttpTransport(Transport):
         if cursor.problem:
             raise ProtocolViolation(f"the server's answer could not be read: {cursor.problem}")
         raise ConnectionLost(
-            "the connection to the server was lost while it was handling this request",
-            "the server may or may not have carried it out; check before retrying it",
+            "the connection to the server was lost while it was handling this request"
         )
 
     async def send_message(self, message: Message) -> None:
@@ -257,12 +266,12 @@ class StreamableHttpTransport(Transport):
                     if exc.status == 405:
                         log.debug("the server offers no GET stream (HTTP 405); that is fine")
                         return
-                    log.info("the server's GET stream could not be opened: %s", exc)
+                    self._log_listen_failure(attempt, exc)
                 except SessionLost as exc:
-                    log.info("GET stream: %s", exc)
+                    self._on_lost(exc)
                     return
                 except UpstreamError as exc:
-                    log.info("the server's GET stream could not be opened: %s", exc)
+                    self._log_listen_failure(attempt, exc)
                 else:
                     try:
                         check_content_type(response, ACCEPT_STREAM)
@@ -276,6 +285,16 @@ class StreamableHttpTransport(Transport):
                 delay = self._backoff.delay(attempt, floor=(cursor.retry_ms or 0) / 1000)
                 attempt += 1
                 await trio.sleep(delay)
+
+    async def abandon(self) -> None:
+        self.session_id = None  # the server has forgotten it: no DELETE
+        await self.close()
+
+    @staticmethod
+    def _log_listen_failure(attempt: int, exc: UpstreamError) -> None:
+        # One line per outage on stderr, not one per retry.
+        level = logging.INFO if attempt == 0 else logging.DEBUG
+        log.log(level, "the server's GET stream could not be reopened (%s); retrying", exc)
 
     async def close(self) -> None:
         self._closed = True
