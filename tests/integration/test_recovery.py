@@ -77,7 +77,7 @@ async def test_a_call_in_flight_when_the_server_dies_gets_one_error(
     flags = TRANSPORTS[kind]
     started = trio.Event()
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         started.set()
 
     async with (

@@ -79,17 +79,17 @@ async def test_progress_and_logging_notifications_reach_the_client(
 ) -> None:
     if server.mode == "streamable-json":
         pytest.skip("a server answering with JSON bodies has no stream to send progress on")
-    progress: list[tuple[float, float | None, str | None]] = []
+    seen: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     async with relay_session(server.url, tmp_path) as (session, side):
         result = await session.call_tool(
             "slow", {"seconds": 0.3, "steps": 3}, progress_callback=on_progress
         )
         assert text_of(result) == "done"
-        assert [p[0] for p in progress] == [1, 2, 3]
+        assert [p[0] for p in seen] == [1, 2, 3]
         assert text_of(await session.call_tool("log", {"message": "hello log"})) == "logged"
         assert any(entry.data == "hello log" for entry in side.logs)
 
@@ -148,7 +148,7 @@ async def test_a_slow_call_does_not_hold_up_a_fast_one(
     order: list[str] = []
     slow_running = trio.Event()
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         slow_running.set()
 
     async with relay_session(server.url, tmp_path) as (session, _):

@@ -33,7 +33,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import mcp.types as types
@@ -313,6 +313,108 @@ def build_app(options: Options) -> Starlette:
     )
 
 
+class HttpFaults:
+    """ASGI middleware with a control endpoint, for faults that only an HTTP server can make.
+
+    ``POST /_faults`` with a JSON object arms the next MCP requests (POSTs that carry a JSON-RPC
+    request; notifications and GETs pass untouched):
+
+    * ``{"status": 503, "count": 2, "retry_after": 1}``: answer them with that status and
+      ``Retry-After`` without passing them to the server;
+    * ``{"garbage": "event", "count": 1}``: pass them on, but put a ``data:`` event that is not
+      JSON in front of the server's SSE answer;
+    * ``{"garbage": "body", "count": 1}``: answer 200 ``application/json`` with a body that is
+      not JSON, without passing them on.
+
+    ``GET /_faults`` returns how many requests each fault has met so far.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.armed: dict[str, Any] = {}
+        self.met = {"status": 0, "garbage": 0}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == "/_faults":
+            await self._control(scope, receive, send)
+            return
+        if scope["method"] != "POST" or not self.armed.get("count"):
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            event = await receive()
+            body += event.get("body", b"")
+            if not event.get("more_body"):
+                break
+        try:
+            is_request = "id" in json.loads(body) and "method" in json.loads(body)
+        except ValueError:
+            is_request = False
+
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        if not is_request:
+            await self.app(scope, replay, send)
+            return
+        self.armed["count"] -= 1
+        if "status" in self.armed:
+            self.met["status"] += 1
+            headers = [(b"content-type", b"application/json")]
+            if "retry_after" in self.armed:
+                headers.append((b"retry-after", str(self.armed["retry_after"]).encode()))
+            await _respond(send, self.armed["status"], b'{"error":"injected fault"}', headers)
+            return
+        self.met["garbage"] += 1
+        if self.armed.get("garbage") == "body":
+            await _respond(
+                send, 200, b"<html>not json</html>", [(b"content-type", b"application/json")]
+            )
+            return
+        injected = False
+
+        async def send_with_garbage(message: Any) -> None:
+            nonlocal injected
+            if message["type"] == "http.response.body" and not injected:
+                injected = True
+                message = {
+                    **message,
+                    "body": b"data: this is {not json\n\n" + message.get("body", b""),
+                }
+            await send(message)
+
+        await self.app(scope, replay, send_with_garbage)
+
+    async def _control(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["method"] == "POST":
+            body = b""
+            while True:
+                event = await receive()
+                body += event.get("body", b"")
+                if not event.get("more_body"):
+                    break
+            self.armed = json.loads(body)
+        await _respond(
+            send, 200, json.dumps(self.met).encode(), [(b"content-type", b"application/json")]
+        )
+
+
+async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 _SHUTDOWN_NOISE = (
     "Exception in ASGI application",
     "ASGI callable returned without completing response",
@@ -367,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     host = f"[{options.host}]" if family == socket.AF_INET6 else options.host
 
     config = uvicorn.Config(
-        build_app(options),
+        HttpFaults(build_app(options)),
         log_level="warning",
         access_log=False,
         lifespan="on",
