@@ -177,7 +177,26 @@ class RawRelay:
     def __init__(self, process: trio.Process, stderr_path: Path) -> None:
         self.process = process
         self.stderr_path = stderr_path
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._stderr = bytearray()
+        self._stderr_grew = trio.Event()
+
+    async def copy_stderr(self) -> None:
+        """Keep a copy of stderr in memory and in the file, waking ``wait_for_stderr``."""
+        assert self.process.stderr is not None
+        with self.stderr_path.open("wb") as file:
+            while chunk := await self.process.stderr.receive_some(65536):
+                file.write(chunk)
+                file.flush()
+                self._stderr += chunk
+                self._stderr_grew.set()
+                self._stderr_grew = trio.Event()
+
+    async def wait_for_stderr(self, text: str, timeout: float = 30.0) -> None:
+        """Wait until the relay has written ``text`` to stderr (an event, not a timer)."""
+        with trio.fail_after(timeout):
+            while text.encode() not in self._stderr:
+                await self._stderr_grew.wait()
 
     async def send(self, data: bytes | dict[str, Any]) -> None:
         if isinstance(data, dict):
@@ -197,7 +216,9 @@ class RawRelay:
                 if not chunk:
                     raise EOFError(f"relay stdout closed; stderr:\n{self.stderr()}")
                 self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
+        end = self._buffer.index(b"\n")
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
         return line
 
     async def read_message(self, timeout: float = 30.0) -> dict[str, Any]:
@@ -209,7 +230,8 @@ class RawRelay:
         with trio.fail_after(timeout):
             while chunk := await self.process.stdout.receive_some(1 << 20):
                 self._buffer += chunk
-        rest, self._buffer = self._buffer, b""
+        rest = bytes(self._buffer)
+        self._buffer.clear()
         return rest
 
     async def request(
@@ -237,27 +259,36 @@ class RawRelay:
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
+    def peak_memory_mb(self) -> float:
+        """The relay's peak resident memory (Linux /proc), in MiB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))
+        return int(kib) / 1024
+
 
 @asynccontextmanager
 async def raw_relay(
     args: Sequence[str], tmp_path: Path, env: dict[str, str] | None = None
 ) -> AsyncIterator[RawRelay]:
     command = relay_command()
-    stderr_path = tmp_path / "raw-relay-stderr.txt"
-    with stderr_path.open("wb") as stderr:
-        process = await trio.lowlevel.open_process(
-            [*command, *args, "--log-file", str(tmp_path / "raw-relay.log")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env={**os.environ, **(env or {})},
-            cwd=REPO,
-        )
-        try:
-            yield RawRelay(process, stderr_path)
-        finally:
+    process = await trio.lowlevel.open_process(
+        [*command, *args, "--log-file", str(tmp_path / "raw-relay.log")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+    relay = RawRelay(process, tmp_path / "raw-relay-stderr.txt")
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(relay.copy_stderr)
+            yield relay
             with trio.CancelScope(shield=True):
                 await stop_process(process)
+    finally:
+        with trio.CancelScope(shield=True):
+            await stop_process(process)
 
 
 async def run_relay_to_exit(

@@ -7,6 +7,7 @@ afterwards, stderr carries no traceback and says in one line what happened.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 from pathlib import Path
 
@@ -184,3 +185,64 @@ async def test_keepalive_notices_a_dropped_session_before_the_next_call(tmp_path
             await side.tools_changed.wait()
         assert await session_id_of(session) != old
     clean(side.stderr())
+
+
+@pytest.mark.parametrize("how", ["stdin EOF", "SIGTERM"])
+async def test_ending_during_recovery_answers_and_exits_0(how: str, tmp_path: Path) -> None:
+    port = free_port()
+    async with sdk_server("--transport", "streamable-http", port=port) as server:
+        url = server.mcp_url
+        async with raw_relay([url, "--max-retries", "0"], tmp_path) as relay:
+            await relay.initialize()
+            await stop_process(server.process)
+            # The server is gone: this request waits for it, retrying for ever.
+            await relay.request(1, "tools/call", {"name": "echo", "arguments": {"text": "x"}})
+            await relay.wait_for_stderr("refused the connection")
+            if how == "SIGTERM":
+                relay.process.send_signal(signal.SIGTERM)
+            else:
+                await relay.close_stdin()
+            answer = await relay.read_message(timeout=10)
+            assert answer["id"] == 1
+            assert answer["error"]["code"] == -32006
+            assert await relay.read_until_eof(timeout=10) == b""
+            with trio.fail_after(10):
+                assert await relay.process.wait() == 0
+    clean(relay.stderr())
+
+
+async def test_a_client_that_stops_reading_loses_nothing(tmp_path: Path) -> None:
+    count, size = 24, 2 * 1024 * 1024
+    async with (
+        sdk_server("--transport", "streamable-http") as server,
+        raw_relay([server.mcp_url], tmp_path) as relay,
+    ):
+        await relay.initialize()
+        for n in range(count):
+            await relay.request(n + 1, "tools/call", {"name": "big", "arguments": {"size": size}})
+        # Not reading: the relay must hold back (its stdout pipe is full) without failing.
+        with trio.move_on_after(3):
+            await relay.process.wait()
+        assert relay.process.returncode is None
+        answers = [await relay.read_message(timeout=60) for _ in range(count)]
+        peak = relay.peak_memory_mb()
+    assert sorted(a["id"] for a in answers) == list(range(1, count + 1))
+    assert all(len(a["result"]["content"][0]["text"]) == size for a in answers)
+    # Bounded: the answers in flight (48 MiB of text), not a runaway buffer.
+    assert peak < 400, f"peak resident memory {peak:.0f} MiB"
+
+
+async def test_a_100mb_result_arrives_whole(tmp_path: Path) -> None:
+    size = 100 * 1024 * 1024
+    async with (
+        sdk_server("--transport", "streamable-http", "--json-response") as server,
+        raw_relay([server.mcp_url], tmp_path) as relay,
+    ):
+        await relay.initialize()
+        await relay.request(1, "tools/call", {"name": "big", "arguments": {"size": size}})
+        line = await relay.read_line(timeout=90)
+        peak = relay.peak_memory_mb()
+    assert line.startswith(b'{"')
+    answer = json.loads(line)
+    assert len(answer["result"]["content"][0]["text"]) == size
+    print(f"100 MB result: relay peak resident memory {peak:.0f} MiB")
