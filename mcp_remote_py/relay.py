@@ -393,21 +393,34 @@ class Relay:
         """Open a transport by sending ``first``, retrying while waiting may help: until the
         start-up deadline at start, within ``--max-retries`` later."""
         assert self._nursery is not None
-        deadline = time.monotonic() + self.options.initialize_deadline
+        limit = self.options.initialize_deadline
+        deadline = time.monotonic() + limit
         attempt = 0
         while True:
             try:
-                return await open_transport(
-                    self.options.transport,
-                    self.options.url,
-                    first,
-                    client=self.client,
-                    deliver=self._deliver,
-                    nursery=self._nursery,
-                    options=self.options.network,
-                    backoff=self.options.backoff,
-                    on_lost=self._on_stream_lost,
-                )
+                # At start the answer is owed within the client's patience, however the server
+                # (or a buffering proxy) behaves; later the replay has REPLAY_TIMEOUT.
+                bound = max(0.0, deadline - time.monotonic()) if at_start else REPLAY_TIMEOUT
+                with trio.fail_after(bound):
+                    return await open_transport(
+                        self.options.transport,
+                        self.options.url,
+                        first,
+                        client=self.client,
+                        deliver=self._deliver,
+                        nursery=self._nursery,
+                        options=self.options.network,
+                        backoff=self.options.backoff,
+                        on_lost=self._on_stream_lost,
+                    )
+            except trio.TooSlowError:
+                doctor = DOCTOR_HINT.format(url=display_url(self.options.url))
+                raise UpstreamError(
+                    f"the server did not answer {first.method or 'the first message'} within "
+                    f"{bound:g} s",
+                    "A reverse proxy may be buffering the response (nginx: proxy_buffering off), "
+                    f"or the server is overloaded. {doctor}",
+                ) from None
             except UpstreamError as exc:
                 delay = self._retry_delay(exc, attempt)
                 if at_start:

@@ -80,28 +80,33 @@ class LegacySseTransport(Transport):
         return response
 
     async def connect(self) -> None:
-        """Open the stream and wait for the ``endpoint`` event."""
-        headers = {
-            "Accept": "text/event-stream",
-            "Cache-Control": "no-cache",
-        }
-        response = await self._send(self.client.build_request("GET", self.url, headers=headers))
-        events = read_events(response)
+        """Open the stream and wait for the ``endpoint`` event, both within one bound: a proxy
+        that buffers the stream holds back its headers as well as its events."""
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        wait = max(self._options.connect_timeout, 5.0)
+        response: httpx.Response | None = None
+        events: AsyncGenerator[ServerSentEvent, None] | None = None
         try:
-            check_content_type(response, "text/event-stream")
-            wait = max(self._options.connect_timeout, 10.0)
             with trio.move_on_after(wait) as waited:
+                request = self.client.build_request("GET", self.url, headers=headers)
+                response = await self._send(request)
+                check_content_type(response, "text/event-stream")
+                events = read_events(response)
                 self.endpoint = await self._await_endpoint(response, events)
             if waited.cancelled_caught:
                 raise ProtocolViolation(
-                    f"the SSE stream at {display_url(response.url)} sent no endpoint event "
+                    f"the SSE stream at {display_url(self.url)} sent no endpoint event "
                     f"within {wait:g} s",
                     BUFFERING_HINT,
                 )
         except BaseException:
-            await events.aclose()
-            await response.aclose()
+            if events is not None:
+                await events.aclose()
+            if response is not None:
+                await response.aclose()
             raise
+        assert response is not None
+        assert events is not None
         self._nursery.start_soon(self._read, response, events)
 
     async def _await_endpoint(

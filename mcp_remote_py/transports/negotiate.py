@@ -58,6 +58,7 @@ async def open_transport(
     """Open a session by sending ``first`` (normally ``initialize``) over the first transport
     that the server speaks. Its answer has been delivered when this returns."""
     order = transport_order(mode, url)
+    first_error: UpstreamError | None = None
     for index, kind in enumerate(order):
         started = time.monotonic()
         transport: Transport
@@ -77,9 +78,15 @@ async def open_transport(
         except (UpstreamHttpError, ProtocolViolation) as exc:
             await transport.close()
             status = exc.status if isinstance(exc, UpstreamHttpError) else None
-            fallback = index + 1 < len(order) and (status is None or status in _NOT_SERVED[kind])
+            not_served = status is not None and status in _NOT_SERVED[kind]
+            fallback = index + 1 < len(order) and (status is None or not_served)
             if not fallback:
+                # When the fallback is simply not served, the first transport's error is the one
+                # that explains (a buffering proxy that hid the endpoint event, say).
+                if first_error is not None and not_served:
+                    raise first_error from exc
                 raise
+            first_error = exc
             log.info(
                 "%s is not served at %s (%s); trying %s",
                 transport.name,

@@ -44,6 +44,9 @@ ACCEPT_POST = "application/json, text/event-stream"
 ACCEPT_STREAM = "text/event-stream"
 MAX_RESUMES = 5
 DELETE_TIMEOUT = 2.0
+# A GET stream that stayed open this long was healthy; its end is not an error to back off from.
+HEALTHY_STREAM = 1.0
+STREAM_HEADERS_TIMEOUT = 10.0
 # After a request's answer, how long to wait for the server to end its stream (so the
 # connection can be reused) before closing it ourselves.
 DRAIN_AFTER_ANSWER = 1.0
@@ -272,6 +275,8 @@ class StreamableHttpTransport(Transport):
                     return
                 except UpstreamError as exc:
                     self._log_listen_failure(attempt, exc)
+                except trio.TooSlowError:
+                    self._log_listen_failure(attempt, ProtocolViolation("no headers came"))
                 else:
                     try:
                         check_content_type(response, ACCEPT_STREAM)
@@ -280,9 +285,13 @@ class StreamableHttpTransport(Transport):
                         log.debug("GET stream ended: %s", exc)
                     finally:
                         await response.aclose()
-                    if time.monotonic() - opened > 10:
-                        attempt = 0
-                delay = self._backoff.delay(attempt, floor=(cursor.retry_ms or 0) / 1000)
+                    if time.monotonic() - opened > HEALTHY_STREAM:
+                        # A stream that lived and then ended (an idle cut by a proxy, a server
+                        # that polls): reopen at once, after the server's retry if it gave one,
+                        # so that server messages sent meanwhile are not missed.
+                        attempt = -1
+                floor = (cursor.retry_ms or 0) / 1000
+                delay = floor if attempt < 0 else self._backoff.delay(attempt, floor=floor)
                 attempt += 1
                 await trio.sleep(delay)
 

@@ -37,7 +37,8 @@ ones accepted later):
 - ``delay(seconds)``: sleep that long before forwarding each chunk, in both directions, on
   current and new connections (a chunk is what one read returned, or one buffered response).
 
-Counters: ``accepted``, ``open_connections``, ``bytes_up`` (client to upstream, forwarded),
+Counters: ``accepted``, ``open_connections``, ``response_heads``, ``bytes_up`` (client to
+upstream, forwarded),
 ``bytes_down`` (upstream to client, forwarded), ``resets`` (connections aborted by
 ``reset_all``/``reset_after``), ``idle_cuts``, ``upstream_failures``. Wait on them with
 ``wait_for_connections(n)`` or ``wait_until(predicate)``.
@@ -303,6 +304,7 @@ class FaultProxy:
         self.resets = 0
         self.idle_cuts = 0
         self.upstream_failures = 0
+        self.response_heads = 0  # HTTP response heads seen coming from upstream
         # state
         self._port: int | None = None
         self._listener: trio.socket.SocketType | None = None
@@ -646,6 +648,8 @@ class FaultProxy:
         held = connection.held
         for event in events:
             if isinstance(event, HeadEnd):
+                self.response_heads += 1
+                self._notify()
                 self._claim_cut(connection, event.head)
                 if connection.cut_left == 0:
                     return self._spend_cut(connection, out)
