@@ -259,6 +259,7 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
             insecure=args.insecure,
             ipv4=args.ipv4,
             headers=tuple(headers),
+            tcp_keepalive=args.keepalive,
         ),
         ignore_tools=list(args.ignore_tool),
         request_timeout=args.request_timeout,

@@ -62,6 +62,7 @@ class NetworkOptions:
     insecure: bool = False
     ipv4: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+    tcp_keepalive: float = 30.0  # seconds of silence before TCP probes; 0: off
 
 
 def _ssl_context(options: NetworkOptions) -> ssl.SSLContext | bool:
@@ -75,18 +76,55 @@ def _ssl_context(options: NetworkOptions) -> ssl.SSLContext | bool:
     return context
 
 
+def _keepalive_options(idle: float) -> list[tuple[int, int, int]]:
+    """TCP keepalive: after ``idle`` seconds of silence, probe every 10 s, give up after 3.
+
+    A NAT or proxy that silently dropped a long-lived event stream is then noticed (the read
+    fails) instead of leaving the relay listening to nothing.
+    """
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    seconds = max(1, int(idle))
+    if hasattr(socket, "TCP_KEEPIDLE"):  # Linux, Windows 10+
+        options.append((socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds))
+    elif hasattr(socket, "TCP_KEEPALIVE"):  # macOS
+        options.append((socket.IPPROTO_TCP, socket.TCP_KEEPALIVE, seconds))
+    if hasattr(socket, "TCP_KEEPINTVL"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10))
+    if hasattr(socket, "TCP_KEEPCNT"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3))
+    return options
+
+
 def build_client(options: NetworkOptions) -> httpx.AsyncClient:
     """The relay's HTTP client: bounded connect and write, unbounded read (streams are long)."""
     headers = {"User-Agent": f"mcp-remote-py/{__version__}", "Accept-Encoding": "identity"}
     headers.update(dict(options.headers))
-    return httpx.AsyncClient(
-        headers=headers,
-        verify=_ssl_context(options),
-        timeout=httpx.Timeout(connect=options.connect_timeout, read=None, write=60.0, pool=None),
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
-        follow_redirects=False,
-        trust_env=True,
-    )
+    verify = _ssl_context(options)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=32)
+    settings: dict[str, Any] = {
+        "headers": headers,
+        "timeout": httpx.Timeout(connect=options.connect_timeout, read=None, write=60.0, pool=None),
+        "follow_redirects": False,
+        "trust_env": True,
+    }
+    if options.tcp_keepalive <= 0:
+        return httpx.AsyncClient(verify=verify, limits=limits, **settings)
+    socket_options = _keepalive_options(options.tcp_keepalive)
+
+    def transport(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
+        return httpx.AsyncHTTPTransport(
+            verify=verify, limits=limits, socket_options=socket_options, proxy=proxy
+        )
+
+    # Socket options need our own transport, and giving httpx a transport turns its environment
+    # proxies off: mount them back, with httpx's own reading of HTTP(S)_PROXY/ALL_PROXY/NO_PROXY.
+    from httpx._utils import get_environment_proxies
+
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        pattern: None if proxy is None else transport(proxy)
+        for pattern, proxy in get_environment_proxies().items()
+    }
+    return httpx.AsyncClient(transport=transport(), mounts=mounts, **settings)
 
 
 class _IPv4Resolver(trio.abc.HostnameResolver):

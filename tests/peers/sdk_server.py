@@ -325,6 +325,9 @@ class HttpFaults:
       JSON in front of the server's SSE answer;
     * ``{"garbage": "body", "count": 1}``: answer 200 ``application/json`` with a body that is
       not JSON, without passing them on.
+    * ``{"redirect_to": URL, "count": 1}``: answer them 307 with ``Location: URL``.
+    * ``{"endpoint_origin": "http://host:port"}``: (legacy SSE) rewrite the ``endpoint`` event of
+      every new stream so that it points to that origin.
 
     ``GET /_faults`` returns how many requests each fault has met so far.
     """
@@ -340,6 +343,9 @@ class HttpFaults:
             return
         if scope["path"] == "/_faults":
             await self._control(scope, receive, send)
+            return
+        if scope["method"] == "GET" and "endpoint_origin" in self.armed:
+            await self.app(scope, receive, self._rewrite_endpoint(send))
             return
         if scope["method"] != "POST" or not self.armed.get("count"):
             await self.app(scope, receive, send)
@@ -368,6 +374,10 @@ class HttpFaults:
             await self.app(scope, replay, send)
             return
         self.armed["count"] -= 1
+        if "redirect_to" in self.armed:
+            location = str(self.armed["redirect_to"]).encode()
+            await _respond(send, 307, b"", [(b"location", location)])
+            return
         if "status" in self.armed:
             self.met["status"] += 1
             headers = [(b"content-type", b"application/json")]
@@ -394,6 +404,17 @@ class HttpFaults:
             await send(message)
 
         await self.app(scope, replay, send_with_garbage)
+
+    def _rewrite_endpoint(self, send: Any) -> Any:
+        origin = str(self.armed["endpoint_origin"]).encode()
+
+        async def rewriting(message: Any) -> None:
+            body = message.get("body", b"")
+            if message["type"] == "http.response.body" and b"event: endpoint" in body:
+                message = {**message, "body": body.replace(b"data: /", b"data: " + origin + b"/")}
+            await send(message)
+
+        return rewriting
 
     async def _control(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["method"] == "POST":
