@@ -137,6 +137,7 @@ class LegacySseTransport(Transport):
                 async for event in events:
                     if event.event in ("", "message") and event.data:
                         await deliver_payload(event.data, self._deliver, cursor, "SSE stream")
+                    del event  # a 50 MB message must not stay alive until the next one
             except UpstreamError as exc:
                 error = exc
             finally:
@@ -164,7 +165,12 @@ class LegacySseTransport(Transport):
                         "the server no longer knows this SSE session (HTTP 404)"
                     ) from exc
                 raise
-            await response.aclose()
+            try:
+                await response.aread()  # the short "Accepted": read, so the connection is reused
+            except httpx.HTTPError:
+                pass
+            finally:
+                await response.aclose()
         if waited.cancelled_caught:
             raise ConnectionLost(
                 f"the server did not acknowledge the message within {POST_TIMEOUT:g} s",

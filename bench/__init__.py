@@ -1,0 +1,1 @@
+"""Benchmarks for mcp-remote-py: ``python -m bench.run`` (see bench/README.md)."""
