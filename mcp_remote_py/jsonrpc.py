@@ -32,6 +32,7 @@ __all__ = [
     "RequestId",
     "encode",
     "error_response",
+    "line",
     "parse_message",
     "parse_payload",
 ]
@@ -70,11 +71,15 @@ class MessageError(ValueError):
 
 @dataclass(slots=True)
 class Message:
-    """One classified JSON-RPC message and the exact text it arrived as."""
+    """One classified JSON-RPC message and, when it arrived on one line, that line as it came
+    (bytes from stdin or a JSON body, text from an SSE event); empty when it must be re-encoded.
+
+    Relaying the line as it came costs no re-encoding, which matters for 100 MB results.
+    """
 
     kind: Kind
     body: dict[str, Any]
-    text: str
+    raw: bytes | str
 
     @property
     def id(self) -> RequestId | None:
@@ -92,7 +97,7 @@ class Message:
         return value if isinstance(value, dict) else {}
 
 
-def _classify(body: Any, text: str) -> Message:
+def _classify(body: Any, raw: bytes | str) -> Message:
     if not isinstance(body, dict):
         raise MessageError(INVALID_REQUEST, "a JSON-RPC message must be a JSON object")
     raw_id = body.get("id")
@@ -103,10 +108,10 @@ def _classify(body: Any, text: str) -> Message:
     if "method" in body:
         if not isinstance(body["method"], str):
             raise MessageError(INVALID_REQUEST, "'method' must be a string", request_id)
-        return Message(Kind.REQUEST if has_id else Kind.NOTIFICATION, body, text)
+        return Message(Kind.REQUEST if has_id else Kind.NOTIFICATION, body, raw)
     if "result" in body or "error" in body:
         # An error response may carry a null id (it answers something unparseable).
-        return Message(Kind.RESPONSE, body, text)
+        return Message(Kind.RESPONSE, body, raw)
     raise MessageError(
         INVALID_REQUEST,
         "not a JSON-RPC request, notification or response (no 'method', 'result' or 'error')",
@@ -114,59 +119,72 @@ def _classify(body: Any, text: str) -> Message:
     )
 
 
-def parse_message(line: bytes | str) -> Message:
+def _require_utf8(data: bytes) -> None:
+    # json.loads would also take UTF-16 and UTF-32 bytes; MCP messages are UTF-8 only.
+    if json.detect_encoding(data) != "utf-8":
+        raise UnicodeDecodeError("utf-8", data[:4], 0, 1, "not UTF-8 (UTF-16/32 or a BOM)")
+
+
+def parse_message(line: bytes) -> Message:
     """Parse one line from the client into a single classified message.
 
     Raises MessageError with -32700 for bytes that are not UTF-8 JSON and -32600 for JSON that is
     not a JSON-RPC message. Batches are refused on the client side: MCP since 2025-06-18 has none,
     and stdio clients do not send them.
     """
-    if isinstance(line, bytes):
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MessageError(
-                PARSE_ERROR, f"the line is not valid UTF-8 (byte {exc.start}): JSON-RPC needs UTF-8"
-            ) from None
-    else:
-        text = line
     try:
-        body = json.loads(text)
+        _require_utf8(line)
+        body = json.loads(line)
+    except UnicodeDecodeError as exc:
+        raise MessageError(
+            PARSE_ERROR, f"the line is not valid UTF-8 (byte {exc.start}): JSON-RPC needs UTF-8"
+        ) from None
     except ValueError as exc:
         raise MessageError(PARSE_ERROR, f"the line is not valid JSON: {exc}") from None
     except RecursionError:
         raise MessageError(PARSE_ERROR, "the line is JSON nested too deeply to decode") from None
     if isinstance(body, list):
         raise MessageError(INVALID_REQUEST, "JSON-RPC batches are not supported on stdio")
-    return _classify(body, text)
+    return _classify(body, line)
 
 
-def parse_payload(text: str) -> list[Message]:
+def parse_payload(data: bytes | str) -> list[Message]:
     """Parse a server payload (a JSON body or one SSE event's data): one message or a batch.
 
-    Messages whose text spans several lines keep no raw text, so that they are re-encoded onto
+    Messages whose text spans several lines keep no raw form, so that they are re-encoded onto
     one line before they reach stdout.
     """
     try:
-        body = json.loads(text)
-    except ValueError as exc:
+        if isinstance(data, bytes):
+            _require_utf8(data)
+        body = json.loads(data)
+    except ValueError as exc:  # UnicodeDecodeError included
         raise MessageError(PARSE_ERROR, f"the server sent data that is not JSON: {exc}") from None
     except RecursionError:
         raise MessageError(PARSE_ERROR, "the server sent JSON nested too deeply") from None
-    one_line = "\n" not in text and "\r" not in text
     if isinstance(body, list):
         # 2025-03-26 §Transports allows a batch; its elements are re-encoded one per line.
-        return [_classify(item, "") for item in body]
-    return [_classify(body, text if one_line else "")]
+        return [_classify(item, b"") for item in body]
+    if isinstance(data, bytes):
+        one_line = b"\n" not in data and b"\r" not in data
+    else:
+        one_line = "\n" not in data and "\r" not in data
+    return [_classify(body, data if one_line else b"")]
+
+
+def line(message: Message | dict[str, Any]) -> bytes:
+    """The message as one compact line of UTF-8 JSON, without the newline."""
+    if isinstance(message, Message):
+        if message.raw:
+            raw = message.raw
+            return raw if isinstance(raw, bytes) else raw.encode("utf-8")
+        message = message.body
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def encode(message: Message | dict[str, Any]) -> bytes:
-    """One compact JSON line for stdout, ending in b"\\n" on every OS."""
-    if isinstance(message, Message):
-        if message.text:
-            return message.text.encode("utf-8") + b"\n"
-        message = message.body
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    """One line for stdout, ending in b"\n" on every OS."""
+    return line(message) + b"\n"
 
 
 def error_response(

@@ -56,8 +56,8 @@ from .jsonrpc import (
     Message,
     MessageError,
     RequestId,
-    encode,
     error_response,
+    line,
     parse_message,
 )
 from .net import DOCTOR_HINT, NetworkOptions, display_url
@@ -78,7 +78,8 @@ REPLAY_TIMEOUT = 30.0
 
 
 class Output(Protocol):
-    async def write(self, data: bytes) -> None: ...
+    async def write_line(self, data: bytes) -> None:
+        """Write ``data`` (one JSON value, no newline) and the newline that ends it."""
 
 
 @dataclass
@@ -477,7 +478,7 @@ class Relay:
         for kind in ("tools", "prompts", "resources"):
             if isinstance(capabilities, dict) and kind in capabilities:
                 notification = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
-                await self.output.write(encode(notification))
+                await self.output.write_line(line(notification))
 
     def _drop_session(self, transport: Transport, why: str) -> None:
         if self.transport is transport:
@@ -545,7 +546,7 @@ class Relay:
     async def _deliver(self, message: Message) -> None:
         self._touch()
         if message.kind is not Kind.RESPONSE:
-            await self.output.write(encode(message))
+            await self.output.write_line(line(message))
             return
         if is_relay_id(message.id):
             assert isinstance(message.id, str)
@@ -564,9 +565,9 @@ class Relay:
         elif pending.method == "tools/list" and self.tools:
             filtered = self.tools.filter_list_result(message.body)
             if filtered is not None:
-                await self.output.write(encode(filtered))
+                await self.output.write_line(line(filtered))
                 return
-        await self.output.write(encode(message))
+        await self.output.write_line(line(message))
 
     # -- answers from the relay itself -----------------------------------------------------------
 
@@ -599,4 +600,4 @@ class Relay:
     async def _write_error(
         self, request_id: RequestId | None, code: int, text: str, data: Any = None
     ) -> None:
-        await self.output.write(encode(error_response(request_id, code, text, data)))
+        await self.output.write_line(line(error_response(request_id, code, text, data)))

@@ -19,6 +19,8 @@ from .jsonrpc import LineSplitter
 __all__ = ["StdoutWriter", "client_lines"]
 
 CHUNK = 1 << 16
+# Below this size one write of message + newline is cheaper than two; above, the copy costs more.
+JOIN_BELOW = 1 << 16
 
 
 def _use_fd_stream(fd: int) -> bool:
@@ -73,15 +75,18 @@ class StdoutWriter:
         self.closed = False
         self.on_closed: trio.CancelScope | None = None
 
-    async def write(self, data: bytes) -> None:
+    async def write_line(self, data: bytes) -> None:
+        """``data`` and a newline; a large message is not copied just to append the newline."""
         if self.closed:
             return
+        parts = [data + b"\n"] if len(data) < JOIN_BELOW else [data, b"\n"]
         async with self._lock:
             try:
-                if self._stream is not None:
-                    await self._stream.send_all(data)
-                else:
-                    await trio.to_thread.run_sync(self._write_blocking, data)
+                for part in parts:
+                    if self._stream is not None:
+                        await self._stream.send_all(part)
+                    else:
+                        await trio.to_thread.run_sync(self._write_blocking, part)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 self.closed = True
                 if self.on_closed is not None:

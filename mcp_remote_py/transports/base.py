@@ -69,12 +69,16 @@ class StreamCursor:
     problem: str | None = None
 
 
-async def deliver_payload(data: str, deliver: Deliver, cursor: StreamCursor, origin: str) -> None:
+async def deliver_payload(
+    data: bytes | str, deliver: Deliver, cursor: StreamCursor, origin: str
+) -> None:
     """Parse one JSON body or SSE data field and hand each message over; garbage is logged."""
     try:
         messages = parse_payload(data)
     except MessageError as exc:
-        excerpt = data[:120] + ("…" if len(data) > 120 else "")
+        head = data[:120]
+        text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+        excerpt = text + ("…" if len(data) > 120 else "")
         cursor.problem = f"{exc} ({origin}: {excerpt!r})"
         log.warning("ignored a message from the server that is not JSON-RPC: %s", cursor.problem)
         return

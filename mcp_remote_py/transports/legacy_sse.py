@@ -24,7 +24,7 @@ from ..errors import (
     UpstreamError,
     UpstreamHttpError,
 )
-from ..jsonrpc import Message, encode
+from ..jsonrpc import Message, line
 from ..net import (
     NetworkOptions,
     describe_network_error,
@@ -153,7 +153,7 @@ class LegacySseTransport(Transport):
         request = self.client.build_request(
             "POST",
             self.endpoint,
-            content=encode(message)[:-1],
+            content=line(message),
             headers={"Content-Type": "application/json"},
         )
         with trio.move_on_after(POST_TIMEOUT) as waited:

@@ -32,7 +32,7 @@ from ..errors import (
     UpstreamHttpError,
     UpstreamUnavailable,
 )
-from ..jsonrpc import Message, RequestId, encode
+from ..jsonrpc import Message, RequestId, line
 from ..net import NetworkOptions, describe_network_error, http_error, send
 from .base import Deliver, StreamCursor, Transport, check_content_type, deliver_payload, read_events
 
@@ -114,9 +114,7 @@ class StreamableHttpTransport(Transport):
     def _post_request(self, message: Message) -> httpx.Request:
         headers = self._headers(ACCEPT_POST)
         headers["Content-Type"] = "application/json"
-        return self.client.build_request(
-            "POST", self.url, content=encode(message)[:-1], headers=headers
-        )
+        return self.client.build_request("POST", self.url, content=line(message), headers=headers)
 
     async def send_request(self, message: Message) -> None:
         request_id = message.id
@@ -159,9 +157,7 @@ class StreamableHttpTransport(Transport):
                 body = await response.aread()
             except httpx.HTTPError as exc:
                 raise ConnectionLost(f"the server's answer broke off ({exc})") from exc
-            await deliver_payload(
-                body.decode("utf-8", "replace"), self._deliver, cursor, "JSON body"
-            )
+            await deliver_payload(body, self._deliver, cursor, "JSON body")
             return
         await self._read_stream(response, cursor, request_id)
 

@@ -12,6 +12,7 @@ from mcp_remote_py.jsonrpc import (
     MessageError,
     encode,
     error_response,
+    line,
     parse_message,
     parse_payload,
 )
@@ -72,6 +73,19 @@ def test_one_line_text_is_relayed_verbatim() -> None:
     text = '{"jsonrpc":"2.0", "id":1,   "result":{"x":"é"}}'
     [message] = parse_payload(text)
     assert encode(message) == text.encode() + b"\n"
+    [from_bytes] = parse_payload(text.encode())
+    assert line(from_bytes) is not None
+    assert line(from_bytes) == text.encode()
+
+
+def test_utf16_is_refused_even_though_json_would_take_it() -> None:
+    data = '{"jsonrpc":"2.0","id":1,"method":"ping"}'.encode("utf-16-le")
+    with pytest.raises(MessageError) as caught:
+        parse_message(data)
+    assert caught.value.code == PARSE_ERROR
+    assert "UTF-8" in str(caught.value)
+    with pytest.raises(MessageError):
+        parse_payload(data)
 
 
 def test_multi_line_payload_is_reencoded_onto_one_line() -> None:
