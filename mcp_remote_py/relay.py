@@ -288,36 +288,50 @@ class Relay:
             self._maybe_idle()
 
     async def _send_request(self, message: Message) -> None:
-        """Send until the server has it; re-send only as ``may_resend`` allows."""
         assert message.id is not None
-        assert message.method is not None
+        transport = await self._to_server(message)
+        # Legacy SSE answers on its stream later: remember what waits there, should it break.
+        waits_on_stream = transport is not None and not transport.answers_inline
+        if waits_on_stream and message.id in self.state.pending:
+            self._awaiting_stream.add(message.id)
+
+    async def _to_server(self, message: Message) -> Transport | None:
+        """Send ``message`` until the server has it; re-send only as ``may_resend`` allows.
+
+        Returns the transport that took it; None when the message opened the session (its
+        answer is delivered already) or was dropped (an answer to a lost session's request).
+        """
         attempt = 0
         resent_after_loss = False
         while True:
             transport, opened_by_this = await self._session_for(message)
             if opened_by_this:
-                return
+                return None
             try:
                 self._touch()
-                await transport.send_request(message)
+                if message.kind is Kind.REQUEST:
+                    await transport.send_request(message)
+                else:
+                    await transport.send_message(message)
+                return transport
             except SessionLost as exc:
                 self._drop_session(transport, str(exc))
+                if message.kind is Kind.RESPONSE:
+                    # It answers a request of the lost session; the new one never asked it.
+                    log.info("dropped an answer to a server request of the lost session")
+                    return None
                 if resent_after_loss:
                     raise
                 resent_after_loss = True  # the server refused it unseen: once more, new session
-                continue
             except UpstreamError as exc:
-                if not may_resend(exc, message.method) or self._retries_exhausted(attempt):
+                method = message.method or "a response"
+                if not may_resend(exc, method) or self._retries_exhausted(attempt):
                     raise
                 delay = self._retry_delay(exc, attempt)
                 level = logging.INFO if attempt == 0 else logging.DEBUG
-                log.log(level, "%s; sending %s again in %.1f s", exc, message.method, delay)
+                log.log(level, "%s; sending %s again in %.1f s", exc, method, delay)
                 attempt += 1
                 await trio.sleep(delay)
-                continue
-            if not transport.answers_inline and message.id in self.state.pending:
-                self._awaiting_stream.add(message.id)
-            return
 
     def _retries_exhausted(self, attempt: int) -> bool:
         return self.options.max_retries > 0 and attempt >= self.options.max_retries
@@ -329,39 +343,13 @@ class Relay:
     async def _send_in_order(self) -> None:
         async for message in self._in_order.receive:
             try:
-                await self._send_other(message)
+                await self._to_server(message)
             except UpstreamError as exc:
                 what = message.method or f"the answer to server request {message.id!r}"
                 log.warning("could not deliver %s to the server: %s", what, exc.advice())
             finally:
                 self._in_order.done_one()
                 self._maybe_idle()
-
-    async def _send_other(self, message: Message) -> None:
-        """A notification or a response to a server request, with the request's retry rules."""
-        attempt = 0
-        while True:
-            transport, opened_by_this = await self._session_for(message)
-            if opened_by_this:
-                return
-            try:
-                self._touch()
-                await transport.send_message(message)
-                return
-            except SessionLost as exc:
-                self._drop_session(transport, str(exc))
-                if message.kind is Kind.RESPONSE:
-                    # It answers a request of the lost session; the new one never asked it.
-                    log.info("dropped an answer to a server request of the lost session")
-                    return
-                if attempt > 0:
-                    raise
-                attempt += 1
-            except UpstreamUnavailable as exc:
-                if self._retries_exhausted(attempt):
-                    raise
-                await trio.sleep(self._retry_delay(exc, attempt))
-                attempt += 1
 
     # -- the session ---------------------------------------------------------------------------
 

@@ -8,11 +8,12 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
+import trio
 from httpx_sse import EventSource, ServerSentEvent
 
-from ..errors import ConnectionLost, ProtocolViolation
+from ..errors import ConnectionLost, ProtocolViolation, UpstreamError
 from ..jsonrpc import Kind, Message, MessageError, RequestId, parse_payload
-from ..net import display_url
+from ..net import NetworkOptions, display_url
 
 __all__ = [
     "Deliver",
@@ -36,6 +37,24 @@ class Transport(abc.ABC):
     # True when send_request returns with the answer delivered (Streamable HTTP); False when the
     # answer comes later on a stream of its own (legacy SSE).
     answers_inline: bool
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: httpx.URL,
+        deliver: Deliver,
+        nursery: trio.Nursery,
+        options: NetworkOptions,
+        on_lost: Callable[[UpstreamError], None],
+    ) -> None:
+        """``deliver`` takes every server message; ``on_lost`` is called when the transport
+        finds on its own (not in answer to a send) that the server has lost the session."""
+        self.client = client
+        self.url = url
+        self._deliver = deliver
+        self._nursery = nursery
+        self._options = options
+        self._on_lost = on_lost
 
     @abc.abstractmethod
     async def send_request(self, message: Message) -> None:

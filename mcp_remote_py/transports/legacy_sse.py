@@ -60,13 +60,8 @@ class LegacySseTransport(Transport):
         options: NetworkOptions,
         on_lost: Callable[[UpstreamError], None],
     ) -> None:
-        self.client = client
-        self.url = url
+        super().__init__(client, url, deliver, nursery, options, on_lost)
         self.endpoint: httpx.URL | None = None
-        self._deliver = deliver
-        self._nursery = nursery
-        self._options = options
-        self._on_lost = on_lost
         self._lost: UpstreamError | None = None
         self._reader = trio.CancelScope()
 

@@ -71,12 +71,7 @@ class StreamableHttpTransport(Transport):
         backoff: Backoff,
         on_lost: Callable[[UpstreamError], None],
     ) -> None:
-        self.client = client
-        self._on_lost = on_lost
-        self.url = url
-        self._deliver = deliver
-        self._nursery = nursery
-        self._options = options
+        super().__init__(client, url, deliver, nursery, options, on_lost)
         self._backoff = backoff
         self.session_id: str | None = None
         self.protocol_version: str | None = None

@@ -242,6 +242,12 @@ class RawRelay:
             message["params"] = params
         await self.send(message)
 
+    async def start_slow_call(self, request_id: int, seconds: float, steps: int) -> None:
+        """Start the peer's ``slow`` tool with progress, so tests can see it running."""
+        arguments = {"seconds": seconds, "steps": steps}
+        params = {"name": "slow", "arguments": arguments, "_meta": {"progressToken": request_id}}
+        await self.request(request_id, "tools/call", params)
+
     async def initialize(self) -> dict[str, Any]:
         await self.request(
             0,

@@ -174,15 +174,7 @@ async def test_sigterm_answers_what_is_in_flight_and_exits_0(
 ) -> None:
     async with raw_relay([streamable.url], tmp_path) as relay:
         await relay.initialize()
-        await relay.request(
-            1,
-            "tools/call",
-            {
-                "name": "slow",
-                "arguments": {"seconds": 30, "steps": 30},
-                "_meta": {"progressToken": 1},
-            },
-        )
+        await relay.start_slow_call(1, seconds=30, steps=30)
         progress = await relay.read_message()  # the call is running on the server
         assert progress["method"] == "notifications/progress"
         relay.process.send_signal(signal.SIGTERM)

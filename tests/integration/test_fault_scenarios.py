@@ -117,15 +117,7 @@ async def test_stream_reset_without_event_ids_is_an_error_not_a_resend(tmp_path:
         async with raw_relay([url], tmp_path) as relay:
             await settle(relay, proxy)
             proxy.reset_after(300, head_contains=b"text/event-stream")
-            await relay.request(
-                1,
-                "tools/call",
-                {
-                    "name": "slow",
-                    "arguments": {"seconds": 5, "steps": 10},
-                    "_meta": {"progressToken": 1},
-                },
-            )
+            await relay.start_slow_call(1, seconds=5, steps=10)
             answer = await answer_to(relay, 1)
             assert answer["error"]["code"] == -32003
             assert "may or may not have carried it out" in answer["error"]["message"]
@@ -139,15 +131,7 @@ async def test_stream_reset_with_event_ids_is_resumed(tmp_path: Path) -> None:
         async with raw_relay([url], tmp_path) as relay:
             await settle(relay, proxy)
             proxy.reset_after(300, head_contains=b"text/event-stream")
-            await relay.request(
-                1,
-                "tools/call",
-                {
-                    "name": "slow",
-                    "arguments": {"seconds": 2, "steps": 8},
-                    "_meta": {"progressToken": 1},
-                },
-            )
+            await relay.start_slow_call(1, seconds=2, steps=8)
             answer = await answer_to(relay, 1)
             assert echoed(answer) == "done"
             assert proxy.resets == 1
@@ -159,15 +143,7 @@ async def test_legacy_stream_reset_fails_in_flight_and_recovers(tmp_path: Path) 
     async with behind_proxy("--transport", "sse") as (_, proxy, url):
         async with raw_relay([url], tmp_path) as relay:
             await relay.initialize()
-            await relay.request(
-                1,
-                "tools/call",
-                {
-                    "name": "slow",
-                    "arguments": {"seconds": 30, "steps": 30},
-                    "_meta": {"progressToken": 1},
-                },
-            )
+            await relay.start_slow_call(1, seconds=30, steps=30)
             progress = await relay.read_message()
             assert progress["method"] == "notifications/progress"
             proxy.reset_all()
@@ -234,3 +210,20 @@ INITIALIZE = {
     "capabilities": {},
     "clientInfo": {"name": "fault-test", "version": "1"},
 }
+
+
+async def test_idle_cut_legacy_stream_is_ridden_out(tmp_path: Path) -> None:
+    """A legacy SSE session dies with its stream; the relay builds a new one, unasked."""
+    async with behind_proxy("--transport", "sse") as (_, proxy, url):
+        async with raw_relay([url, "--keepalive", "0"], tmp_path) as relay:
+            await relay.initialize()
+            assert echoed(await call(relay, 1, "echo", text="x")) == "x"
+            proxy.idle_timeout(1.0)
+            await proxy.wait_until(lambda: proxy.idle_cuts >= 1)
+            proxy.idle_timeout(None)
+            # Told to list again once the new session stands, then calls just work.
+            changed = await relay.read_message(timeout=20)
+            assert changed["method"] == "notifications/tools/list_changed"
+            assert echoed(await call(relay, 2, "echo", text="y")) == "y"
+        clean(relay)
+        assert "session re-established" in relay.stderr()
