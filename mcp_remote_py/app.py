@@ -8,6 +8,7 @@ import signal
 import trio
 
 from .net import build_client, install_ipv4_resolver
+from .parent import launcher_gone, launcher_pid
 from .relay import Relay, RelayOptions
 from .stdio import StdoutWriter, client_lines
 
@@ -16,8 +17,9 @@ __all__ = ["run_relay"]
 log = logging.getLogger("mcp_remote_py")
 
 
-async def run_relay(options: RelayOptions) -> None:
-    """Relay stdin/stdout to the server until stdin closes, a signal arrives or stdout breaks."""
+async def run_relay(options: RelayOptions, parent_at_start: int) -> None:
+    """Relay stdin/stdout to the server until stdin closes, a signal arrives, stdout breaks or
+    the process that launched us (``parent_at_start``, read first thing at start) is gone."""
     if options.network.ipv4:
         install_ipv4_resolver()
     output = StdoutWriter()
@@ -26,9 +28,25 @@ async def run_relay(options: RelayOptions) -> None:
         async with trio.open_nursery() as nursery:
             output.on_closed = nursery.cancel_scope
             nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
+            nursery.start_soon(_stop_when_orphaned, nursery.cancel_scope, parent_at_start)
             await relay.run(client_lines(options.max_line))
             nursery.cancel_scope.cancel()
     await output.aclose()
+
+
+async def _stop_when_orphaned(
+    scope: trio.CancelScope, parent_at_start: int, every: float = 2.0
+) -> None:
+    """Exit when the client that launched us is gone, even if our stdin stays open."""
+    watched = launcher_pid(parent_at_start)
+    if watched is None:
+        return
+    # No OS event tells a process that its launcher died (short of Linux's PR_SET_PDEATHSIG,
+    # which a one-file build's bootloader would defeat): look every couple of seconds.
+    while not launcher_gone(watched, parent_at_start):  # noqa: ASYNC110
+        await trio.sleep(every)
+    log.info("the process that started the relay (pid %d) is gone; shutting down", watched)
+    scope.cancel()
 
 
 async def _stop_on_signal(scope: trio.CancelScope) -> None:

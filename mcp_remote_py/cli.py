@@ -271,6 +271,8 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    # Before anything slow: the launcher may die while we import, and we must know who it was.
+    parent_at_start = os.getppid()
     argv = join_split_header_args(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     try:
@@ -295,5 +297,5 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
     from .app import run_relay
 
-    trio.run(run_relay, options)
+    trio.run(run_relay, options, parent_at_start)
     sys.exit(0)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 import trio
 
 from .conftest import RunningServer
-from .harness import raw_relay, run_relay_to_exit, sdk_server
+from .harness import raw_relay, relay_command, run_relay_to_exit, sdk_server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -234,3 +236,43 @@ async def test_ipv4_keeps_environment_proxies(streamable: RunningServer, tmp_pat
     assert "the proxy http://127.0.0.1:" in error["message"]
     assert "refused the connection" in error["message"]
     assert "hunter2" not in error["message"] + relay.stderr()
+
+
+def has_exited(pid: int) -> bool:
+    """Gone, or a zombie that init has yet to reap: exited either way."""
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+async def test_exits_when_its_launcher_dies_though_stdin_stays_open() -> None:
+    """The desktop client is killed, but another process (this test) still holds the relay's
+    stdin: the relay must notice that its launcher is gone and exit."""
+    launcher = (
+        "import subprocess, sys\n"
+        "relay = subprocess.Popen(sys.argv[1:])\n"  # inherits our stdin and stdout
+        "print(relay.pid, flush=True)\n"
+        "relay.wait()\n"
+    )
+    command = [sys.executable, "-c", launcher, *relay_command(), "https://127.0.0.1:9/mcp"]
+    process = await trio.lowlevel.open_process(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    assert process.stdin is not None
+    try:
+        with trio.fail_after(30):
+            relay_pid = int((await process.stdout.receive_some(100)).split()[0])
+            await process.stdin.send_all(b"not json\n")  # answered once the relay is running
+            assert b"-32700" in await process.stdout.receive_some(1000)
+        process.kill()  # the launcher dies at once; the relay still has our stdin and stdout
+        await process.wait()
+        with trio.fail_after(20):  # the relay notices and exits: then its stdout pipe ends
+            while await process.stdout.receive_some(100):
+                pass
+        assert has_exited(relay_pid)
+    finally:
+        await process.stdin.aclose()
