@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. --header-file ~/.config/mcp/headers.txt",
     )
     parser.add_argument(
+        "--credential-store",
+        choices=("keyring", "file"),
+        default=None,
+        help="where the token stored with `mcp-remote-py auth set URL` is read from (default: "
+        "the OS keyring, or a 0600 file where there is none). e.g. --credential-store file",
+    )
+    parser.add_argument(
         "--ipv4",
         action="store_true",
         help="resolve names to IPv4 addresses only, for hosts whose IPv6 path is broken "
@@ -244,6 +251,8 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
         except OSError as exc:
             raise UsageError(f"cannot read --header-file {path}: {exc.strerror}") from None
         headers = parse_header_file(content, environ, str(path)) + headers
+    if not any(name.lower() == "authorization" for name, _ in headers):
+        headers += _stored_token(raw_url, args.credential_store)
     if args.max_reconnect_delay < args.reconnect_delay:
         raise UsageError("--max-reconnect-delay must not be shorter than --reconnect-delay")
     if args.ca_file and not Path(args.ca_file).is_file():
@@ -270,10 +279,29 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
     )
 
 
+def _stored_token(url: str, store_kind: str | None) -> list[tuple[str, str]]:
+    """The token stored for exactly this server (``auth set``), as a header; none if none."""
+    import logging
+
+    from .auth.store import CredentialStore, CredentialStoreError, bearer_header_for
+
+    try:
+        store = CredentialStore(store_kind, warn=logging.getLogger("mcp_remote_py").warning)
+        header = bearer_header_for(url.strip(), store)
+    except (CredentialStoreError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    return [header] if header is not None else []
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     # Before anything slow: the launcher may die while we import, and we must know who it was.
     parent_at_start = os.getppid()
-    argv = join_split_header_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["auth"]:
+        from .auth.cli import main as auth_main
+
+        sys.exit(auth_main(argv[1:]))
+    argv = join_split_header_args(argv)
     args = build_parser().parse_args(argv)
     try:
         options = relay_options(args, os.environ)
