@@ -232,10 +232,12 @@ async def test_a_client_that_stops_reading_loses_nothing(tmp_path: Path) -> None
     assert peak < 400, f"peak resident memory {peak:.0f} MiB"
 
 
-async def test_a_100mb_result_arrives_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("answers", ["json", "sse"])
+async def test_a_100mb_result_arrives_whole(answers: str, tmp_path: Path) -> None:
     size = 100 * 1024 * 1024
+    flags = ["--json-response"] if answers == "json" else []
     async with (
-        sdk_server("--transport", "streamable-http", "--json-response") as server,
+        sdk_server("--transport", "streamable-http", *flags) as server,
         raw_relay([server.mcp_url], tmp_path) as relay,
     ):
         await relay.initialize()
@@ -245,4 +247,4 @@ async def test_a_100mb_result_arrives_whole(tmp_path: Path) -> None:
     assert line.startswith(b'{"')
     answer = json.loads(line)
     assert len(answer["result"]["content"][0]["text"]) == size
-    print(f"100 MB result: relay peak resident memory {peak:.0f} MiB")
+    print(f"100 MB result ({answers} answer): relay peak resident memory {peak:.0f} MiB")
