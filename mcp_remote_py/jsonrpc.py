@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -38,6 +37,9 @@ __all__ = [
 ]
 
 RequestId = str | int
+
+# One-line messages longer than this keep only their line, not their parsed form as well.
+KEEP_PARSED_BELOW = 1 << 20
 
 # JSON-RPC 2.0 reserved codes.
 PARSE_ERROR = -32700
@@ -69,27 +71,34 @@ class MessageError(ValueError):
         self.request_id = request_id
 
 
-@dataclass(slots=True)
 class Message:
     """One classified JSON-RPC message and, when it arrived on one line, that line as it came
     (bytes from stdin or a JSON body, text from an SSE event); empty when it must be re-encoded.
 
-    Relaying the line as it came costs no re-encoding, which matters for 100 MB results.
+    Relaying the line as it came costs no re-encoding. A large one-line message also lets go of
+    its parsed form once classified (``body`` parses the line again if someone asks), so a
+    100 MB result is not held twice while it waits for stdout.
     """
 
-    kind: Kind
-    body: dict[str, Any]
-    raw: bytes | str
+    __slots__ = ("_body", "id", "kind", "method", "raw")
+
+    def __init__(self, kind: Kind, body: dict[str, Any], raw: bytes | str) -> None:
+        self.kind = kind
+        self.raw = raw
+        value = body.get("id")
+        self.id: RequestId | None = (
+            value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        )
+        method = body.get("method")
+        self.method: str | None = method if isinstance(method, str) else None
+        self._body: dict[str, Any] | None = None if raw and len(raw) > KEEP_PARSED_BELOW else body
 
     @property
-    def id(self) -> RequestId | None:
-        value = self.body.get("id")
-        return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-
-    @property
-    def method(self) -> str | None:
-        value = self.body.get("method")
-        return value if isinstance(value, str) else None
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            body: dict[str, Any] = json.loads(self.raw)
+            return body  # not cached: large messages are asked rarely, and stay lean
+        return self._body
 
     @property
     def params(self) -> dict[str, Any]:
@@ -172,19 +181,20 @@ def parse_payload(data: bytes | str) -> list[Message]:
     return [_classify(body, data if one_line else b"")]
 
 
-def line(message: Message | dict[str, Any]) -> bytes:
-    """The message as one compact line of UTF-8 JSON, without the newline."""
+def line(message: Message | dict[str, Any]) -> bytes | str:
+    """The message as one compact line of JSON, without the newline: the line as it came when
+    there is one (bytes, or text to be written as UTF-8), else a fresh encoding."""
     if isinstance(message, Message):
         if message.raw:
-            raw = message.raw
-            return raw if isinstance(raw, bytes) else raw.encode("utf-8")
+            return message.raw
         message = message.body
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
 def encode(message: Message | dict[str, Any]) -> bytes:
-    """One line for stdout, ending in b"\n" on every OS."""
-    return line(message) + b"\n"
+    """One line for stdout as bytes, ending in b"\\n" on every OS."""
+    data = line(message)
+    return (data if isinstance(data, bytes) else data.encode("utf-8")) + b"\n"
 
 
 def error_response(

@@ -78,8 +78,8 @@ REPLAY_TIMEOUT = 30.0
 
 
 class Output(Protocol):
-    async def write_line(self, data: bytes) -> None:
-        """Write ``data`` (one JSON value, no newline) and the newline that ends it."""
+    async def write_line(self, data: bytes | str) -> None:
+        """Write ``data`` (one JSON value, no newline; text as UTF-8) and the newline."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import trio
 
@@ -21,6 +21,7 @@ __all__ = ["StdoutWriter", "client_lines"]
 CHUNK = 1 << 16
 # Below this size one write of message + newline is cheaper than two; above, the copy costs more.
 JOIN_BELOW = 1 << 16
+ENCODE_SLICE = 1 << 20
 
 
 def _use_fd_stream(fd: int) -> bool:
@@ -57,6 +58,20 @@ async def client_lines(max_line: int, fd: int = 0) -> AsyncIterator[bytes | None
         yield line
 
 
+def _parts(data: bytes | str) -> Iterator[bytes]:
+    """The writes for one line: small ones joined with the newline, large text encoded a slice at
+    a time (slicing text never splits a character, so each slice is valid UTF-8 on its own)."""
+    if len(data) < JOIN_BELOW:
+        yield (data if isinstance(data, bytes) else data.encode("utf-8")) + b"\n"
+        return
+    if isinstance(data, bytes):
+        yield data
+    else:
+        for start in range(0, len(data), ENCODE_SLICE):
+            yield data[start : start + ENCODE_SLICE].encode("utf-8")
+    yield b"\n"
+
+
 class StdoutWriter:
     """Writes whole messages to stdout, one writer at a time; waiting here is the backpressure.
 
@@ -75,22 +90,28 @@ class StdoutWriter:
         self.closed = False
         self.on_closed: trio.CancelScope | None = None
 
-    async def write_line(self, data: bytes) -> None:
-        """``data`` and a newline; a large message is not copied just to append the newline."""
+    async def write_line(self, data: bytes | str) -> None:
+        """``data`` (text is written as UTF-8) and a newline. A large message is neither copied
+        to append the newline nor encoded whole: text goes out a slice at a time."""
         if self.closed:
             return
-        parts = [data + b"\n"] if len(data) < JOIN_BELOW else [data, b"\n"]
         async with self._lock:
-            try:
-                for part in parts:
-                    if self._stream is not None:
-                        await self._stream.send_all(part)
-                    else:
-                        await trio.to_thread.run_sync(self._write_blocking, part)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                self.closed = True
-                if self.on_closed is not None:
-                    self.on_closed.cancel()
+            for part in _parts(data):
+                if not await self._write(part):
+                    return
+
+    async def _write(self, part: bytes) -> bool:
+        try:
+            if self._stream is not None:
+                await self._stream.send_all(part)
+            else:
+                await trio.to_thread.run_sync(self._write_blocking, part)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            self.closed = True
+            if self.on_closed is not None:
+                self.on_closed.cancel()
+            return False
+        return True
 
     def _write_blocking(self, data: bytes) -> None:
         view = memoryview(data)
