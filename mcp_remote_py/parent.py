@@ -34,8 +34,11 @@ def launcher_pid(parent: int) -> int | None:
     """The process whose death should end the relay (``parent``: our parent when we started),
     or None if there is none to watch (we were started by, or already orphaned to, init)."""
     if getattr(sys, "frozen", False) and hasattr(sys, "_MEIPASS") and sys.platform != "win32":
-        # A one-file build runs us under its bootloader: watch the bootloader's parent.
-        if Path(sys.executable).resolve().parent != Path(sys._MEIPASS).resolve():
+        # A one-file build unpacks to a temporary folder outside the executable's and runs us
+        # under its bootloader: watch the bootloader's parent. (A one-folder build's _MEIPASS is
+        # <folder>/_internal, beside the executable, and has no bootloader process.)
+        unpacked = Path(sys._MEIPASS).resolve()
+        if not unpacked.is_relative_to(Path(sys.executable).resolve().parent):
             parent = _parent_of(parent) or parent
     return parent if parent > 1 else None
 

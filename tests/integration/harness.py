@@ -28,7 +28,10 @@ READY_TIMEOUT = 30.0
 
 def relay_command() -> list[str]:
     configured = os.environ.get("MCP_REMOTE_PY_BIN")
-    return shlex.split(configured) if configured else [sys.executable, "-m", "mcp_remote_py"]
+    if not configured:
+        return [sys.executable, "-m", "mcp_remote_py"]
+    # A path as it is (shlex would eat a Windows path's backslashes), else a command line.
+    return [configured] if Path(configured).is_file() else shlex.split(configured)
 
 
 @dataclass

@@ -171,6 +171,7 @@ async def test_stdin_eof_deletes_the_session_and_exits_0(
     assert response.status_code == 404
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is TerminateProcess on Windows")
 async def test_sigterm_answers_what_is_in_flight_and_exits_0(
     streamable: RunningServer, tmp_path: Path
 ) -> None:

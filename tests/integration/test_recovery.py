@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import sys
 from pathlib import Path
 
 import httpx
@@ -187,7 +188,16 @@ async def test_keepalive_notices_a_dropped_session_before_the_next_call(tmp_path
     clean(side.stderr())
 
 
-@pytest.mark.parametrize("how", ["stdin EOF", "SIGTERM"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "stdin EOF",
+        pytest.param(
+            "SIGTERM",
+            marks=pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM on Windows"),
+        ),
+    ],
+)
 async def test_ending_during_recovery_answers_and_exits_0(how: str, tmp_path: Path) -> None:
     port = free_port()
     async with sdk_server("--transport", "streamable-http", port=port) as server:
