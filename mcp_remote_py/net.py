@@ -349,8 +349,8 @@ def describe_network_error(
 
 
 _HINTS = {
-    401: "The server wants credentials: pass --header 'Authorization: Bearer ${TOKEN}' "
-    "with TOKEN set in the client config's env",
+    401: "The server wants credentials: store a token with `mcp-remote-py auth set URL`, or "
+    "pass --header 'Authorization: Bearer ${TOKEN}' with TOKEN set in the client config's env",
     403: "The server refused access: check the token's permissions, or an Origin/IP allow-list",
     404: "There is no MCP endpoint at this URL: check the path (often /mcp, or /sse for older "
     "servers)",
