@@ -14,7 +14,7 @@ from .errors import UsageError
 from .headers import join_split_header_args, parse_header, parse_header_file
 
 if TYPE_CHECKING:
-    from .relay import RelayOptions
+    from .relay import OAuthSettings, RelayOptions
 
 __all__ = ["build_parser", "main", "relay_options"]
 
@@ -78,6 +78,49 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where the token stored with `mcp-remote-py auth set URL` is read from (default: "
         "the OS keyring, or a 0600 file where there is none). e.g. --credential-store file",
+    )
+    oauth = parser.add_argument_group(
+        "sign-in (OAuth 2.1, used when the server answers 401 and no token was given)"
+    )
+    oauth.add_argument(
+        "--auth-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long a browser sign-in may take (default 300); initialize is answered within "
+        "about 55 s either way, telling you to finish in the browser. e.g. --auth-timeout 120",
+    )
+    oauth.add_argument(
+        "--oauth-client-id",
+        metavar="ID",
+        help="a client registered with the authorization server beforehand (default: dynamic "
+        "registration). e.g. --oauth-client-id my-app",
+    )
+    oauth.add_argument(
+        "--oauth-client-secret-env",
+        metavar="VAR",
+        help="the environment variable holding that client's secret (never the secret itself). "
+        "e.g. --oauth-client-secret-env MCP_CLIENT_SECRET",
+    )
+    oauth.add_argument(
+        "--client-metadata-url",
+        metavar="URL",
+        help="this client's Client ID Metadata Document, used where the authorization server "
+        "supports them. e.g. --client-metadata-url https://example.com/client.json",
+    )
+    oauth.add_argument(
+        "--resource",
+        metavar="URL",
+        help="the RFC 8707 resource to ask tokens for (default: the server's). "
+        "e.g. --resource https://mcp.example.com",
+    )
+    oauth.add_argument(
+        "--callback-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the loopback port for the sign-in redirect (default: any free one); match a "
+        "pre-registered redirect URI. e.g. --callback-port 33418",
     )
     parser.add_argument(
         "--ipv4",
@@ -251,8 +294,17 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
         except OSError as exc:
             raise UsageError(f"cannot read --header-file {path}: {exc.strerror}") from None
         headers = parse_header_file(content, environ, str(path)) + headers
+    oauth: OAuthSettings | None = None
+    oauth_stored = False
     if not any(name.lower() == "authorization" for name, _ in headers):
-        headers += _stored_token(raw_url, args.credential_store)
+        # A bearer token stored with `auth set` is sent as it is; otherwise OAuth answers the
+        # server's 401 (with the tokens of `auth login`, if any, from the first request on).
+        kind, header = _stored_credential(raw_url, args.credential_store)
+        if header is not None:
+            headers.append(header)
+        else:
+            oauth = _oauth_settings(args, environ)
+            oauth_stored = kind == "oauth"
     if args.max_reconnect_delay < args.reconnect_delay:
         raise UsageError("--max-reconnect-delay must not be shorter than --reconnect-delay")
     if args.ca_file and not Path(args.ca_file).is_file():
@@ -276,21 +328,53 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
         backoff=Backoff(initial=args.reconnect_delay, maximum=args.max_reconnect_delay),
         max_retries=args.max_retries,
         keepalive=args.keepalive,
+        oauth=oauth,
+        oauth_at_start=oauth_stored,
+        credential_store=args.credential_store,
     )
 
 
-def _stored_token(url: str, store_kind: str | None) -> list[tuple[str, str]]:
-    """The token stored for exactly this server (``auth set``), as a header; none if none."""
+def _stored_credential(
+    url: str, store_kind: str | None
+) -> tuple[str | None, tuple[str, str] | None]:
+    """The kind of credential stored for exactly this server, and the header to send when it
+    is a bearer token from ``auth set`` (OAuth tokens are kept fresh by the relay instead)."""
     import logging
 
-    from .auth.store import CredentialStore, CredentialStoreError, bearer_header_for
+    from .auth.store import CredentialStore, CredentialStoreError
 
     try:
         store = CredentialStore(store_kind, warn=logging.getLogger("mcp_remote_py").warning)
-        header = bearer_header_for(url.strip(), store)
+        credential = store.get(url.strip())
     except (CredentialStoreError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    return [header] if header is not None else []
+    if credential is None:
+        return None, None
+    if credential.kind == "bearer":
+        return "bearer", ("Authorization", f"Bearer {credential.access_token}")
+    return credential.kind, None
+
+
+def _oauth_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> OAuthSettings:
+    from .relay import OAuthSettings
+
+    secret = None
+    if args.oauth_client_secret_env:
+        secret = environ.get(args.oauth_client_secret_env)
+        if not secret:
+            raise UsageError(
+                f"--oauth-client-secret-env {args.oauth_client_secret_env}: that environment "
+                "variable is not set"
+            )
+    return OAuthSettings(
+        client_id=args.oauth_client_id,
+        client_secret=secret,
+        client_metadata_url=args.client_metadata_url,
+        resource=args.resource,
+        callback_port=args.callback_port,
+        auth_timeout=args.auth_timeout,
+        allow_http=args.allow_http,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -13,6 +13,8 @@ RelayError
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 __all__ = [
     "MAYBE_CARRIED_OUT",
     "ConnectionLost",
@@ -71,6 +73,8 @@ class UpstreamHttpError(UpstreamError):
         excerpt: str,
         hint: str = "",
         retry_after: float | None = None,
+        challenge: Mapping[str, str] | None = None,
+        sent_authorization: str | None = None,
     ) -> None:
         text = f"the server answered HTTP {status} {reason}".rstrip()
         if excerpt:
@@ -81,6 +85,10 @@ class UpstreamHttpError(UpstreamError):
         self.retry_after = retry_after
         # 2025-11-25 §Transports leaves 429 and 5xx gateway errors to the client's retry policy.
         self.transient = status in (429, 502, 503, 504)
+        # For 401/403: the response's headers (WWW-Authenticate) and the Authorization the
+        # request carried, so OAuth can tell a stale token from a fresh one. Kept out of str().
+        self.challenge = challenge
+        self.sent_authorization = sent_authorization
 
 
 class SessionLost(UpstreamError):

@@ -402,10 +402,13 @@ async def http_error(response: httpx.Response, hint: str | None = None) -> Upstr
             hint = "The server, or a proxy in front of it, failed; the relay tries again later"
             if 520 <= status <= 530:
                 hint = "Cloudflare could not reach the origin server behind it (52x)"
+    auth_failed = status in (401, 403)
     return UpstreamHttpError(
         status,
         response.reason_phrase,
         _excerpt(bytes(body), response.headers.get("content-type", "")),
         hint,
         retry_after=parse_retry_after(response.headers.get("retry-after")),
+        challenge=dict(response.headers) if auth_failed else None,
+        sent_authorization=response.request.headers.get("authorization") if auth_failed else None,
     )

@@ -42,6 +42,7 @@ from .errors import (
     ProtocolViolation,
     SessionLost,
     UpstreamError,
+    UpstreamHttpError,
     UpstreamUnavailable,
 )
 from .jsonrpc import (
@@ -65,7 +66,7 @@ from .session import SessionState, ToolFilter, is_relay_id, may_resend
 from .transports.base import Transport
 from .transports.negotiate import open_transport
 
-__all__ = ["Output", "Relay", "RelayOptions"]
+__all__ = ["OAuthSettings", "Output", "Relay", "RelayOptions"]
 
 log = logging.getLogger("mcp_remote_py")
 
@@ -75,11 +76,28 @@ INITIALIZE_DEADLINE = 30.0
 EOF_GRACE = 2.0
 # How long a replayed initialize may take to be answered.
 REPLAY_TIMEOUT = 30.0
+# How long a request waits for a browser sign-in before it is answered with advice (Claude
+# Desktop gives up on a request after about 60 s).
+SIGN_IN_WAIT = 55.0
 
 
 class Output(Protocol):
     async def write_line(self, data: bytes | str) -> None:
         """Write ``data`` (one JSON value, no newline; text as UTF-8) and the newline."""
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """How to sign in when the server asks (OAuth 2.1), kept free of the OAuth code itself so
+    that a relay that never meets a 401 never imports it. See ``auth.oauth.OAuthOptions``."""
+
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    client_metadata_url: str | None = None
+    resource: str | None = None
+    callback_port: int = 0
+    auth_timeout: float = 300.0
+    allow_http: bool = False
 
 
 @dataclass
@@ -95,6 +113,11 @@ class RelayOptions:
     max_retries: int = 20  # 0: for ever
     keepalive: float = 30.0  # 0: off
     max_line: int = 256 * 1024 * 1024
+    # OAuth when the server answers 401 (None: the user gave the Authorization header, or a
+    # stored bearer token is sent); oauth_at_start: an OAuth token is stored, send it at once.
+    oauth: OAuthSettings | None = None
+    oauth_at_start: bool = False
+    credential_store: str | None = None
 
 
 class _InOrder:
@@ -155,6 +178,7 @@ class Relay:
         # Requests sent on a transport that answers on a separate stream (legacy SSE).
         self._awaiting_stream: set[RequestId] = set()
         self._last_activity = 0.0
+        self._oauth: Any = None  # auth.oauth.OAuthSession, made when first needed
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -165,6 +189,8 @@ class Relay:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._last_activity = trio.current_time()
+                if self.options.oauth_at_start:
+                    self._oauth_session()
                 nursery.start_soon(self._send_in_order)
                 if self.options.keepalive > 0:
                     nursery.start_soon(self._keepalive)
@@ -303,6 +329,7 @@ class Relay:
         """
         attempt = 0
         resent_after_loss = False
+        signed_in = 0
         while True:
             transport, opened_by_this = await self._session_for(message)
             if opened_by_this:
@@ -324,6 +351,11 @@ class Relay:
                     raise
                 resent_after_loss = True  # the server refused it unseen: once more, new session
             except UpstreamError as exc:
+                if self._needs_sign_in(exc) and signed_in < 2:
+                    # 401/403: the server did not take it. Get a token it accepts, send again.
+                    signed_in += 1
+                    await self._reauthorize(exc, self._sign_in_wait())
+                    continue
                 method = message.method or "a response"
                 if not may_resend(exc, method) or self._retries_exhausted(attempt):
                     raise
@@ -383,8 +415,10 @@ class Relay:
         start-up deadline at start, within ``--max-retries`` later."""
         assert self._nursery is not None
         limit = self.options.initialize_deadline
-        deadline = time.monotonic() + limit
+        started = time.monotonic()
+        deadline = started + limit
         attempt = 0
+        signed_in = 0
         while True:
             try:
                 # At start the answer is owed within the client's patience, however the server
@@ -401,6 +435,7 @@ class Relay:
                         options=self.options.network,
                         backoff=self.options.backoff,
                         on_lost=self._on_stream_lost,
+                        authorize=self._authorize,
                     )
             except trio.TooSlowError:
                 doctor = DOCTOR_HINT.format(url=display_url(self.options.url))
@@ -411,6 +446,13 @@ class Relay:
                     f"or the server is overloaded. {doctor}",
                 ) from None
             except UpstreamError as exc:
+                if self._needs_sign_in(exc) and signed_in < 2:
+                    # The desktop client waits about 60 s for initialize: sign in within that;
+                    # a sign-in still open in the browser is answered with advice, and goes on.
+                    signed_in += 1
+                    waited = time.monotonic() - started
+                    await self._reauthorize(exc, max(5.0, self._sign_in_wait() - waited))
+                    continue
                 delay = self._retry_delay(exc, attempt)
                 if at_start:
                     if not exc.transient or time.monotonic() + delay > deadline:
@@ -467,6 +509,63 @@ class Relay:
             if isinstance(capabilities, dict) and kind in capabilities:
                 notification = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
                 await self.output.write_line(line(notification))
+
+    # -- OAuth -----------------------------------------------------------------------------------
+
+    def _oauth_session(self) -> Any:
+        if self._oauth is None:
+            assert self.options.oauth is not None
+            from dataclasses import asdict
+
+            from .auth.oauth import OAuthOptions, OAuthSession
+            from .auth.store import CredentialStore
+
+            store = CredentialStore(self.options.credential_store, warn=log.warning)
+            self._oauth = OAuthSession(
+                str(self.options.url),
+                self.client,
+                OAuthOptions(**asdict(self.options.oauth)),
+                store=store,
+                nursery=self._nursery,
+            )
+        return self._oauth
+
+    async def _authorize(self) -> str | None:
+        """The OAuth Authorization header for the next request (refreshed before it expires)."""
+        if self._oauth is None:
+            return None
+        header: str | None = await self._oauth.authorization_header(interactive=False)
+        return header
+
+    def _sign_in_wait(self) -> float:
+        assert self.options.oauth is not None
+        return min(SIGN_IN_WAIT, self.options.oauth.auth_timeout)
+
+    def _needs_sign_in(self, exc: UpstreamError) -> bool:
+        return (
+            isinstance(exc, UpstreamHttpError)
+            and exc.status in (401, 403)
+            and self.options.oauth is not None
+        )
+
+    async def _reauthorize(self, exc: UpstreamError, wait: float) -> None:
+        """After a 401 (or a 403 insufficient_scope), get a token the server accepts: another
+        process's, a refreshed one, or one from a browser sign-in (2025-11-25 §Authorization).
+        Raises ``exc`` when OAuth cannot help, AuthorizationRequired when the user must act."""
+        assert isinstance(exc, UpstreamHttpError)
+        oauth = self._oauth_session()
+        challenge = exc.challenge or {}
+        if exc.status == 401:
+            await oauth.on_unauthorized(
+                challenge, sent=exc.sent_authorization, interactive=True, wait_for_sign_in=wait
+            )
+        elif (
+            await oauth.on_forbidden(
+                challenge, sent=exc.sent_authorization, interactive=True, wait_for_sign_in=wait
+            )
+            is None
+        ):
+            raise exc
 
     def _drop_session(self, transport: Transport, why: str) -> None:
         if self.transport is transport:

@@ -1,7 +1,9 @@
-"""``mcp-remote-py auth set|show|list|delete``: a server's bearer token in the credential store.
+"""``mcp-remote-py auth set|show|list|delete|login``: a server's credential in the store.
 
-``main(argv)`` takes the arguments after ``auth`` and returns the exit status: 0 done, 1 nothing
-stored (``show``, ``delete``) or the store cannot be used, 2 a usage error, 130 interrupted.
+``set`` stores a bearer token; ``login`` signs in with OAuth in the browser and stores the tokens
+(``oauth.py`` does the work). ``main(argv)`` takes the arguments after ``auth`` and returns the
+exit status: 0 done, 1 nothing stored (``show``, ``delete``), the store cannot be used or the
+sign-in failed, 2 a usage error, 130 interrupted.
 
 A token is read from a no-echo prompt on a terminal, or as one line from stdin; never from the
 command line (process lists and shell history would show it). No output or error ever shows a
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import re
 import sys
 import time
@@ -34,15 +37,38 @@ PROG = "mcp-remote-py auth"
 _STORE_CHOICES = ("keyring", "file")
 # Words of this command line that are never secrets; any other argument of 8 or more characters
 # is masked when an error message repeats it.
-_SAFE_WORDS = frozenset({"set", "show", "list", "delete", "--credential-store", "--help", "-h"})
+_SAFE_WORDS = frozenset(
+    {
+        "set",
+        "show",
+        "list",
+        "delete",
+        "login",
+        "--credential-store",
+        "--help",
+        "-h",
+        "--oauth-client-id",
+        "--oauth-client-secret-env",
+        "--client-metadata-url",
+        "--resource",
+        "--disable-resource-parameter",
+        "--scope",
+        "--callback-port",
+        "--auth-timeout",
+        "--no-browser",
+        "--allow-http",
+        "--ca-file",
+    }
+)
 _MIN_MASKED = 8
 _BEARER_PREFIX = re.compile(r"^bearer(?:\s+|$)", re.IGNORECASE)
 
 _DESCRIPTION = """\
-Store a server's bearer token once, and mcp-remote-py sends it as 'Authorization: Bearer ...' to
-that server (and only to it: same scheme, host, port and path) when no --header Authorization is
-given. Tokens live in the OS keyring (macOS Keychain, Windows Credential Manager, Secret Service
-on Linux); where there is none, in a file readable only by you, with a warning."""
+Store a server's bearer token once (or sign in with OAuth: login), and mcp-remote-py sends it as
+'Authorization: Bearer ...' to that server (and only to it: same scheme, host, port and path)
+when no --header Authorization is given. Tokens live in the OS keyring (macOS Keychain, Windows
+Credential Manager, Secret Service on Linux); where there is none, in a file readable only by
+you, with a warning."""
 
 _EPILOG = f"""\
 examples:
@@ -51,10 +77,28 @@ examples:
   mcp-remote-py auth show https://mcp.example.com/mcp
   mcp-remote-py auth list
   mcp-remote-py auth delete https://mcp.example.com/mcp
+  mcp-remote-py auth login https://mcp.example.com/mcp        # OAuth: sign in in the browser
 
 --credential-store keyring|file (or {STORE_KIND_ENV}) chooses where tokens live; the
 default uses the OS keyring when there is one and the file otherwise. MCP_REMOTE_PY_CONFIG_DIR
 moves the file and the keyring's list of servers (default: the user config directory)."""
+
+_LOGIN_EPILOG = """\
+Finds the server's authorization server (from its 401 answer), registers mcp-remote-py with it
+when needed, opens your browser to sign in, and stores the tokens for that server, where the
+relay finds and refreshes them. One sign-in per server at a time: another mcp-remote-py signing
+in to the same server is waited for, and its tokens are used.
+
+A pre-registered client's secret is never taken from the command line: it is read from the
+environment variable --oauth-client-secret-env names, or from a hidden prompt on a terminal
+(leave it empty for a public client).
+
+examples:
+  mcp-remote-py auth login https://mcp.example.com/mcp
+  mcp-remote-py auth login https://mcp.example.com/mcp --scope 'files:read files:write'
+  mcp-remote-py auth login https://mcp.example.com/mcp --oauth-client-id my-app \\
+      --oauth-client-secret-env MY_APP_SECRET --callback-port 8765
+  mcp-remote-py auth login https://mcp.example.com/mcp --no-browser   # prints the URL"""
 
 _SET_EPILOG = """\
 The token is read from a hidden prompt on a terminal, or as one line from standard input; it is
@@ -143,7 +187,79 @@ def build_parser() -> _Parser:
         "example:\n  mcp-remote-py auth delete https://mcp.example.com/mcp",
     )
     cmd.add_argument("url", metavar="URL", help=f"{url_help}, e.g. https://mcp.example.com/mcp")
+    _add_login(command("login", "sign in to a server with OAuth in the browser", _LOGIN_EPILOG))
     return parser
+
+
+def _add_login(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "url", metavar="URL", help="the server's MCP endpoint, e.g. https://mcp.example.com/mcp"
+    )
+    cmd.add_argument(
+        "--oauth-client-id",
+        metavar="ID",
+        help="a client registered with the authorization server beforehand, e.g. "
+        "--oauth-client-id my-app (default: register dynamically)",
+    )
+    cmd.add_argument(
+        "--oauth-client-secret-env",
+        metavar="VAR",
+        help="the environment variable holding that client's secret, e.g. "
+        "--oauth-client-secret-env MY_APP_SECRET (default: ask on a terminal)",
+    )
+    cmd.add_argument(
+        "--client-metadata-url",
+        metavar="URL",
+        help="this client's Client ID Metadata Document, used as the client id where the "
+        "authorization server supports them, e.g. https://example.com/mcp-client.json",
+    )
+    cmd.add_argument(
+        "--resource",
+        metavar="URL",
+        help="the RFC 8707 resource to ask for (default: the one the server names, else its "
+        "URL), e.g. --resource https://mcp.example.com",
+    )
+    cmd.add_argument(
+        "--disable-resource-parameter",
+        action="store_true",
+        help="do not send the resource parameter (for authorization servers that reject it)",
+    )
+    cmd.add_argument(
+        "--scope",
+        metavar="S",
+        help="the scopes to ask for, space-separated (default: what the server asks for), "
+        "e.g. --scope 'files:read files:write'",
+    )
+    cmd.add_argument(
+        "--callback-port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the port on 127.0.0.1 the browser returns to (default: the one registered "
+        "before, else any free one), e.g. --callback-port 8765",
+    )
+    cmd.add_argument(
+        "--auth-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="how long to wait for the sign-in in the browser, in seconds (default 300)",
+    )
+    cmd.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="do not open a browser: print the URL to open (on this computer) instead",
+    )
+    cmd.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="allow plain http:// to a server that is not on this computer",
+    )
+    cmd.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="also trust this CA (PEM), e.g. a corporate TLS-inspection CA",
+    )
 
 
 def _open_store(store_kind: str | None) -> CredentialStore:
@@ -251,19 +367,132 @@ def _cmd_delete(args: argparse.Namespace, store: CredentialStore) -> int:
     return 1
 
 
+def _login_options(args: argparse.Namespace) -> Any:
+    """Validate ``auth login``'s arguments into OAuthOptions (the secret from env or prompt)."""
+    import httpx
+
+    from ..net import is_loopback_host
+    from .oauth import OAuthOptions
+
+    url = httpx.URL(args.url.strip())
+    if url.scheme == "http" and not args.allow_http and not is_loopback_host(url.host):
+        raise _UsageFailure(
+            f"refusing plain http:// to {url.host}: tokens would cross the network unencrypted. "
+            "Use https://, or pass --allow-http if this network is trusted"
+        )
+    if not 0 <= args.callback_port <= 65535:
+        raise _UsageFailure("--callback-port must be between 0 and 65535 (0: any free port)")
+    if not args.auth_timeout > 0:
+        raise _UsageFailure("--auth-timeout must be a positive number of seconds")
+    if args.ca_file and not os.path.isfile(args.ca_file):
+        raise _UsageFailure(f"--ca-file {args.ca_file}: no such file")
+    secret: str | None = None
+    if args.oauth_client_secret_env:
+        if not args.oauth_client_id:
+            raise _UsageFailure("--oauth-client-secret-env needs --oauth-client-id")
+        secret = os.environ.get(args.oauth_client_secret_env, "")
+        if not secret:
+            raise _UsageFailure(
+                f"the environment variable {args.oauth_client_secret_env} (from "
+                "--oauth-client-secret-env) is not set or is empty"
+            )
+    elif args.oauth_client_id and sys.stdin is not None and sys.stdin.isatty():
+        secret = getpass.getpass(
+            f"Client secret of {args.oauth_client_id} (empty for a public client; input is "
+            "hidden): "
+        ).strip()
+    return OAuthOptions(
+        client_id=args.oauth_client_id or None,
+        client_secret=secret or None,
+        client_metadata_url=args.client_metadata_url or None,
+        resource=args.resource or None,
+        send_resource=not args.disable_resource_parameter,
+        scope=args.scope or None,
+        callback_port=args.callback_port,
+        auth_timeout=args.auth_timeout,
+        open_browser=not args.no_browser,
+        allow_http=args.allow_http,
+    )
+
+
+def _cmd_login(args: argparse.Namespace, store: CredentialStore) -> int:
+    key = _key(args.url)
+    where = store.describe()  # fail on an unusable store before the browser
+    options = _login_options(args)
+
+    import trio
+
+    from ..errors import UpstreamError
+    from ..net import NetworkOptions, build_client
+    from .callback import system_browser
+    from .oauth import OAuthSession
+
+    async def browser(url: str) -> bool:
+        # On a terminal a console browser may use it: no stdio protection needed here.
+        return await system_browser(url, quiet_stdio=False)
+
+    async def sign_in() -> Credential:
+        async with build_client(NetworkOptions(ca_file=args.ca_file)) as client:
+            session = OAuthSession(
+                args.url, client, options, store=store, browser=browser, notify=_err
+            )
+            return await session.login()
+
+    try:
+        credential = trio.run(sign_in)
+    except UpstreamError as exc:
+        _err(f"error: {exc.advice()}")
+        return 1
+    client = credential.client or {}
+    how = {
+        "dynamic": "registered dynamically",
+        "static": "pre-registered",
+        "metadata_document": "client ID metadata document",
+    }.get(str(client.get("registration")), "client")
+    _out(f"signed in to {key}")
+    _out(f"  token: {mask_secret(credential.access_token)}")
+    if credential.refresh_token:
+        _out(f"  refresh token: {mask_secret(credential.refresh_token)}")
+    if credential.expires_at is not None:
+        _out(f"  expires: {_when(credential.expires_at)}")
+    if client.get("scope"):
+        _out(f"  scope: {client['scope']}")
+    _out(f"  client: {client.get('client_id')} ({how})")
+    _out(f"  store: {where}")
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, CredentialStore], int]] = {
     "set": _cmd_set,
     "show": _cmd_show,
     "list": _cmd_list,
     "delete": _cmd_delete,
+    "login": _cmd_login,
 }
+
+
+# Options whose values are never secrets (an environment variable's name, a URL, a number).
+_PLAIN_VALUES = frozenset(
+    {
+        "--oauth-client-id",
+        "--oauth-client-secret-env",
+        "--client-metadata-url",
+        "--resource",
+        "--scope",
+        "--callback-port",
+        "--auth-timeout",
+        "--ca-file",
+    }
+)
 
 
 def _mask_arguments(message: str, argv: Sequence[str]) -> str:
     """Mask in ``message`` every argument that could be a secret (an error may repeat one)."""
     candidates: set[str] = set()
-    for arg in argv:
+    for i, arg in enumerate(argv):
         if arg in _SAFE_WORDS or arg in _STORE_CHOICES:
+            continue
+        if (i > 0 and argv[i - 1] in _PLAIN_VALUES) or arg.partition("=")[0] in _PLAIN_VALUES:
             continue
         candidates.add(arg)
         name, sep, value = arg.partition("=")
@@ -291,9 +520,15 @@ def main(argv: list[str]) -> int:
                     f"pipe it in: printenv API_TOKEN | {PROG} set URL",
                     parser.commands["set"],
                 )
+            secret_hint = (
+                "; a client secret is never taken from the command line: use "
+                "--oauth-client-secret-env VAR, or type it at the prompt"
+                if args.command == "login"
+                else ""
+            )
             raise _UsageFailure(
                 f"unexpected argument{'s' if len(extras) > 1 else ''} for '{args.command}' (not "
-                "repeated here, in case one is a secret)",
+                f"repeated here, in case one is a secret){secret_hint}",
                 parser.commands[args.command],
             )
         store = _open_store(args.credential_store)

@@ -16,6 +16,7 @@ from ..jsonrpc import Kind, Message, MessageError, RequestId, parse_payload
 from ..net import NetworkOptions, display_url
 
 __all__ = [
+    "Authorize",
     "Deliver",
     "StreamCursor",
     "Transport",
@@ -28,6 +29,8 @@ log = logging.getLogger("mcp_remote_py")
 
 # Called with every message the server sends, in order; awaiting it is the backpressure.
 Deliver = Callable[[Message], Awaitable[None]]
+# The Authorization header value for the next request (OAuth keeps it fresh), or None.
+Authorize = Callable[[], Awaitable[str | None]]
 
 
 class Transport(abc.ABC):
@@ -46,15 +49,26 @@ class Transport(abc.ABC):
         nursery: trio.Nursery,
         options: NetworkOptions,
         on_lost: Callable[[UpstreamError], None],
+        authorize: Authorize | None = None,
     ) -> None:
         """``deliver`` takes every server message; ``on_lost`` is called when the transport
-        finds on its own (not in answer to a send) that the server has lost the session."""
+        finds on its own (not in answer to a send) that the server has lost the session;
+        ``authorize`` gives the Authorization header for each request (OAuth)."""
         self.client = client
         self.url = url
         self._deliver = deliver
         self._nursery = nursery
         self._options = options
         self._on_lost = on_lost
+        self._authorize = authorize
+
+    async def _authorized(self, request: httpx.Request) -> httpx.Request:
+        """``request`` with the current OAuth Authorization header, if there is one."""
+        if self._authorize is not None:
+            value = await self._authorize()
+            if value:
+                request.headers["Authorization"] = value
+        return request
 
     @abc.abstractmethod
     async def send_request(self, message: Message) -> None:

@@ -33,7 +33,15 @@ from ..net import (
     same_origin,
     send,
 )
-from .base import Deliver, StreamCursor, Transport, check_content_type, deliver_payload, read_events
+from .base import (
+    Authorize,
+    Deliver,
+    StreamCursor,
+    Transport,
+    check_content_type,
+    deliver_payload,
+    read_events,
+)
 
 __all__ = ["LegacySseTransport"]
 
@@ -59,13 +67,15 @@ class LegacySseTransport(Transport):
         nursery: trio.Nursery,
         options: NetworkOptions,
         on_lost: Callable[[UpstreamError], None],
+        authorize: Authorize | None = None,
     ) -> None:
-        super().__init__(client, url, deliver, nursery, options, on_lost)
+        super().__init__(client, url, deliver, nursery, options, on_lost, authorize)
         self.endpoint: httpx.URL | None = None
         self._lost: UpstreamError | None = None
         self._reader = trio.CancelScope()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
+        request = await self._authorized(request)
         try:
             response = await send(self.client, request)
         except httpx.TransportError as exc:

@@ -17,7 +17,7 @@ from ..backoff import Backoff
 from ..errors import ProtocolViolation, UpstreamError, UpstreamHttpError
 from ..jsonrpc import Kind, Message
 from ..net import NetworkOptions, display_url
-from .base import Deliver, Transport
+from .base import Authorize, Deliver, Transport
 from .legacy_sse import LegacySseTransport
 from .streamable_http import StreamableHttpTransport
 
@@ -54,6 +54,7 @@ async def open_transport(
     options: NetworkOptions,
     backoff: Backoff,
     on_lost: Callable[[UpstreamError], None],
+    authorize: Authorize | None = None,
 ) -> Transport:
     """Open a session by sending ``first`` (normally ``initialize``) over the first transport
     that the server speaks. Its answer has been delivered when this returns."""
@@ -64,10 +65,12 @@ async def open_transport(
         transport: Transport
         if kind == HTTP:
             transport = StreamableHttpTransport(
-                client, url, deliver, nursery, options, backoff, on_lost
+                client, url, deliver, nursery, options, backoff, on_lost, authorize
             )
         else:
-            transport = LegacySseTransport(client, url, deliver, nursery, options, on_lost)
+            transport = LegacySseTransport(
+                client, url, deliver, nursery, options, on_lost, authorize
+            )
         try:
             if isinstance(transport, LegacySseTransport):
                 await transport.connect()

@@ -34,7 +34,15 @@ from ..errors import (
 )
 from ..jsonrpc import Message, RequestId, line
 from ..net import NetworkOptions, describe_network_error, http_error, send
-from .base import Deliver, StreamCursor, Transport, check_content_type, deliver_payload, read_events
+from .base import (
+    Authorize,
+    Deliver,
+    StreamCursor,
+    Transport,
+    check_content_type,
+    deliver_payload,
+    read_events,
+)
 
 __all__ = ["StreamableHttpTransport"]
 
@@ -70,8 +78,9 @@ class StreamableHttpTransport(Transport):
         options: NetworkOptions,
         backoff: Backoff,
         on_lost: Callable[[UpstreamError], None],
+        authorize: Authorize | None = None,
     ) -> None:
-        super().__init__(client, url, deliver, nursery, options, on_lost)
+        super().__init__(client, url, deliver, nursery, options, on_lost, authorize)
         self._backoff = backoff
         self.session_id: str | None = None
         self.protocol_version: str | None = None
@@ -90,6 +99,7 @@ class StreamableHttpTransport(Transport):
         return headers
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
+        request = await self._authorized(request)
         try:
             response = await send(self.client, request)
         except httpx.TransportError as exc:
@@ -308,7 +318,7 @@ class StreamableHttpTransport(Transport):
                 "DELETE", self.url, headers=self._headers(ACCEPT_POST)
             )
             try:
-                response = await send(self.client, request)
+                response = await send(self.client, await self._authorized(request))
                 await response.aclose()
                 log.debug("session ended (DELETE answered %s)", response.status_code)
             except (httpx.HTTPError, UpstreamError) as exc:

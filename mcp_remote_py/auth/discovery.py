@@ -1,0 +1,569 @@
+"""Where a server's authorization server is and what it offers: MCP authorization discovery.
+
+The look-ups, in the order the MCP authorization spec gives them:
+
+* Protected Resource Metadata (RFC 9728). 2025-11-25 §Protected Resource Metadata Discovery
+  Requirements: the ``resource_metadata`` URL from the 401's ``WWW-Authenticate`` when there is
+  one; otherwise the well-known URIs, path-inserted first
+  (``/.well-known/oauth-protected-resource/mcp``), then the root. (2025-06-18 §Authorization
+  Server Location has only the header; trying the well-known URIs after it costs nothing.)
+* Authorization Server Metadata. 2025-11-25 §Authorization Server Metadata Discovery: for an
+  issuer with a path, RFC 8414 path insertion, OpenID Connect path insertion, OpenID Connect path
+  appending; for an issuer without one, RFC 8414, then OpenID Connect. (2025-06-18 §Server
+  Metadata Discovery knows only RFC 8414, the first of them.)
+* 2025-03-26 §2.3 (a server without Protected Resource Metadata): the MCP server's origin is the
+  authorization server, its RFC 8414 metadata is at the root, and without that the default
+  endpoints ``/authorize``, ``/token`` and ``/register`` there (§2.3.3).
+
+Metadata requests carry no credential and none of the user's ``--header`` values (the
+authorization server is usually another origin); they follow redirects, never from https to
+http. A 4xx answer means "not here, try the next URI"; a 5xx or no answer is an error that
+waiting may cure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import trio
+
+from ..net import NetworkOptions, describe_network_error, display_url, is_loopback_host
+from .errors import OAuthError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "AuthorizationServer",
+    "Challenge",
+    "Discovery",
+    "authorization_server_metadata_urls",
+    "bearer_challenge",
+    "canonical_resource",
+    "check_endpoint_url",
+    "discover",
+    "fetch_json",
+    "parse_www_authenticate",
+    "protected_resource_metadata_urls",
+    "resource_covers",
+]
+
+log = logging.getLogger("mcp_remote_py")
+
+# Sent on metadata requests (2025-03-26 §2.3.2 asks for the header during discovery).
+PROTOCOL_VERSION = "2025-11-25"
+METADATA_TIMEOUT = 15.0
+MAX_REDIRECTS = 5
+MAX_METADATA_BYTES = 1 << 20
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# --------------------------------------------------------------------------- WWW-Authenticate
+
+# RFC 9110 §11.6.1: challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ].
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_SCHEME = re.compile(_TOKEN)
+_PARAM = re.compile(rf'({_TOKEN})[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|{_TOKEN})')
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_ESCAPE = re.compile(r"\\(.)")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One authentication challenge: a scheme (lower-case) and its parameters (names
+    lower-case, values unquoted)."""
+
+    scheme: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    token68: str | None = None
+
+    @property
+    def error(self) -> str | None:
+        return self.params.get("error")
+
+    @property
+    def error_description(self) -> str | None:
+        return self.params.get("error_description")
+
+    @property
+    def scope(self) -> str | None:
+        """RFC 6750 §3 ``scope``, whitespace normalised; None when absent or empty."""
+        value = " ".join(self.params.get("scope", "").split())
+        return value or None
+
+    @property
+    def resource_metadata(self) -> str | None:
+        """RFC 9728 §5.1 ``resource_metadata``."""
+        return self.params.get("resource_metadata") or None
+
+
+def _skip(text: str, pos: int, chars: str) -> int:
+    while pos < len(text) and text[pos] in chars:
+        pos += 1
+    return pos
+
+
+def _parse_challenges(text: str) -> list[Challenge]:
+    found: list[Challenge] = []
+    end = len(text)
+    pos = _skip(text, 0, " \t,")
+    while pos < end:
+        match = _SCHEME.match(text, pos)
+        if match is None:
+            break  # not a challenge: ignore the rest rather than guess
+        scheme = match.group(0).lower()
+        pos = match.end()
+        params: dict[str, str] = {}
+        token68: str | None = None
+        after_space = _skip(text, pos, " \t")
+        if after_space > pos and after_space < end and text[after_space] != ",":
+            pos = after_space
+            param = _PARAM.match(text, pos)
+            if param is None:
+                blob = _TOKEN68.match(text, pos)
+                if blob is not None:
+                    token68 = blob.group(0)
+                    pos = blob.end()
+            while param is not None:
+                value = param.group(2)
+                if value.startswith('"'):
+                    value = _ESCAPE.sub(r"\1", value[1:-1])
+                params.setdefault(param.group(1).lower(), value)
+                pos = _skip(text, param.end(), " \t")
+                if pos >= end or text[pos] != ",":
+                    break
+                pos = _skip(text, pos, " \t,")
+                param = _PARAM.match(text, pos)  # another parameter, or the next challenge
+        found.append(Challenge(scheme, params, token68))
+        pos = _skip(text, pos, " \t,")
+    return found
+
+
+def parse_www_authenticate(values: Iterable[str]) -> list[Challenge]:
+    """Every challenge in the given ``WWW-Authenticate`` header values, in order.
+
+    Handles several challenges in one value (``Basic realm="x", Bearer scope="a"``), quoted
+    strings with escapes and commas, token68 values, and stops quietly at garbage.
+    """
+    challenges: list[Challenge] = []
+    for value in values:
+        challenges.extend(_parse_challenges(value))
+    return challenges
+
+
+def bearer_challenge(headers: httpx.Headers | Mapping[str, str]) -> Challenge | None:
+    """The ``Bearer`` challenge of a response's headers, or None."""
+    if isinstance(headers, httpx.Headers):
+        values = headers.get_list("www-authenticate")
+    else:
+        values = [v for k, v in headers.items() if k.lower() == "www-authenticate"]
+    for challenge in parse_www_authenticate(values):
+        if challenge.scheme == "bearer":
+            return challenge
+    return None
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def _split_http(url: str) -> tuple[str, str, str, str]:
+    """(scheme, netloc without userinfo or default port, path, query), lower-cased scheme and
+    host; ValueError for anything that is not an http(s) URL with a host."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not a valid URL: {url!r}") from None
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise ValueError(f"not an http:// or https:// URL with a host: {url!r}")
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    return scheme, netloc, parts.path, parts.query
+
+
+def canonical_resource(url: str) -> str:
+    """The canonical URI of an MCP server, as the RFC 8707 ``resource`` parameter.
+
+    2025-11-25 §Canonical Server URI: lower-case scheme and host, no fragment, and no trailing
+    slash; the default port is left out (``https://mcp.example.com/mcp``). The query is kept:
+    RFC 8707 §2 discourages one but allows it where it identifies the resource.
+    """
+    scheme, netloc, path, query = _split_http(url)
+    return urlunsplit((scheme, netloc, path.rstrip("/"), query, ""))
+
+
+def _origin(url: str) -> str:
+    scheme, netloc, _, _ = _split_http(url)
+    return f"{scheme}://{netloc}"
+
+
+def protected_resource_metadata_urls(server_url: str) -> list[str]:
+    """RFC 9728 §3.1 well-known URIs for ``server_url``, in the order 2025-11-25 gives: the
+    path-inserted one (when the endpoint has a path), then the root."""
+    _, _, path, _ = _split_http(server_url)
+    origin = _origin(server_url)
+    path = path.rstrip("/")
+    urls = [f"{origin}/.well-known/oauth-protected-resource{path}"] if path else []
+    urls.append(f"{origin}/.well-known/oauth-protected-resource")
+    return urls
+
+
+def authorization_server_metadata_urls(issuer: str) -> list[str]:
+    """Where an issuer's metadata may be, in the priority order of 2025-11-25 §Authorization
+    Server Metadata Discovery (RFC 8414 §3.1 path insertion; RFC 8414 §5 for OpenID Connect)."""
+    _, _, path, _ = _split_http(issuer)
+    origin = _origin(issuer)
+    path = path.rstrip("/")
+    if path:
+        return [
+            f"{origin}/.well-known/oauth-authorization-server{path}",
+            f"{origin}/.well-known/openid-configuration{path}",
+            f"{origin}{path}/.well-known/openid-configuration",
+        ]
+    return [
+        f"{origin}/.well-known/oauth-authorization-server",
+        f"{origin}/.well-known/openid-configuration",
+    ]
+
+
+def resource_covers(resource: str, server_url: str) -> bool:
+    """True when the protected resource ``resource`` (from metadata) is the MCP endpoint
+    ``server_url`` or a path prefix of it on the same origin (RFC 9728 §7.3: a client must not
+    take metadata for another resource; a server at ``/mcp`` may name its origin)."""
+    try:
+        r_scheme, r_netloc, r_path, _ = _split_http(resource)
+        s_scheme, s_netloc, s_path, _ = _split_http(server_url)
+    except ValueError:
+        return False
+    if (r_scheme, r_netloc) != (s_scheme, s_netloc):
+        return False
+    r_path, s_path = r_path.rstrip("/"), s_path.rstrip("/")
+    return s_path == r_path or s_path.startswith(r_path + "/")
+
+
+def check_endpoint_url(url: object, what: str, *, allow_http: bool) -> str:
+    """``url`` if it is an absolute http(s) URL fit to send secrets to, else OAuthError.
+
+    2025-11-25 §Communication Security: authorization server endpoints MUST be HTTPS; plain http
+    is accepted for a loopback host (a local test server) or when the user allowed it.
+    """
+    if not isinstance(url, str) or not url:
+        raise OAuthError(f"{what} is missing or not a string")
+    try:
+        scheme, netloc, _, _ = _split_http(url)
+    except ValueError:
+        raise OAuthError(f"{what} is not an http(s) URL: {url[:200]!r}") from None
+    if urlsplit(url).fragment:
+        raise OAuthError(f"{what} has a fragment, which OAuth forbids: {url[:200]!r}")
+    if scheme == "http" and not allow_http and not is_loopback_host(urlsplit(url).hostname or ""):
+        raise OAuthError(
+            f"{what} is plain http ({url[:200]}): tokens and codes would cross the network "
+            "unencrypted",
+            "The MCP authorization spec requires HTTPS for authorization servers; pass "
+            "--allow-http only if this network is trusted",
+        )
+    return url
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+@dataclass(frozen=True)
+class AuthorizationServer:
+    """What the client needs to know of an authorization server.
+
+    ``metadata_url`` is None for the 2025-03-26 default endpoints (no metadata found).
+    ``code_challenge_methods`` is None when the metadata does not list any.
+    """
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    registration_endpoint: str | None = None
+    code_challenge_methods: tuple[str, ...] | None = None
+    # RFC 8414 §2: when absent, the default is client_secret_basic.
+    token_endpoint_auth_methods: tuple[str, ...] = ("client_secret_basic",)
+    scopes_supported: tuple[str, ...] | None = None
+    client_id_metadata_documents: bool = False
+    # RFC 9207: the authorization response carries ``iss``.
+    iss_parameter: bool = False
+    metadata_url: str | None = None
+
+    @classmethod
+    def from_metadata(
+        cls, data: Mapping[str, object], *, issuer: str, metadata_url: str, allow_http: bool
+    ) -> AuthorizationServer:
+        """Validate RFC 8414 / OpenID Connect Discovery metadata fetched from ``metadata_url``
+        for ``issuer``; OAuthError names what is wrong."""
+        where = f"the authorization server metadata at {metadata_url}"
+        stated = data.get("issuer")
+        # RFC 8414 §3.3: the issuer in the document MUST be the one the client looked up,
+        # else the metadata must not be used (a mix-up defence). A trailing slash is forgiven.
+        if not isinstance(stated, str) or stated.rstrip("/") != issuer.rstrip("/"):
+            raise OAuthError(
+                f"{where} names the issuer {str(stated)[:200]!r}, not {issuer!r}; RFC 8414 §3.3 "
+                "forbids using it",
+                "The server's protected resource metadata and its authorization server disagree "
+                "about the issuer URL: tell the server's operator",
+            )
+        registration = data.get("registration_endpoint")
+        return cls(
+            issuer=stated,
+            authorization_endpoint=check_endpoint_url(
+                data.get("authorization_endpoint"),
+                f"authorization_endpoint in {where}",
+                allow_http=allow_http,
+            ),
+            token_endpoint=check_endpoint_url(
+                data.get("token_endpoint"), f"token_endpoint in {where}", allow_http=allow_http
+            ),
+            registration_endpoint=(
+                check_endpoint_url(
+                    registration, f"registration_endpoint in {where}", allow_http=allow_http
+                )
+                if registration is not None
+                else None
+            ),
+            code_challenge_methods=_strings(data.get("code_challenge_methods_supported")),
+            token_endpoint_auth_methods=_strings(data.get("token_endpoint_auth_methods_supported"))
+            or ("client_secret_basic",),
+            scopes_supported=_strings(data.get("scopes_supported")),
+            client_id_metadata_documents=data.get("client_id_metadata_document_supported") is True,
+            iss_parameter=data.get("authorization_response_iss_parameter_supported") is True,
+            metadata_url=metadata_url,
+        )
+
+    @classmethod
+    def default_endpoints(cls, origin: str) -> AuthorizationServer:
+        """2025-03-26 §2.3.3: without metadata, the endpoints are at fixed paths of the MCP
+        server's origin."""
+        return cls(
+            issuer=origin,
+            authorization_endpoint=f"{origin}/authorize",
+            token_endpoint=f"{origin}/token",
+            registration_endpoint=f"{origin}/register",
+            token_endpoint_auth_methods=("none", "client_secret_post", "client_secret_basic"),
+        )
+
+    def check_pkce(self) -> None:
+        """Refuse an authorization server that does not offer PKCE with S256.
+
+        2025-11-25 §Authorization Code Protection: clients MUST use S256 and MUST verify PKCE
+        support from the metadata; when ``code_challenge_methods_supported`` is absent (RFC 8414
+        or OpenID Connect alike) they MUST refuse to proceed. The 2025-03-26 default endpoints
+        have no metadata to check; that revision makes PKCE mandatory for every server (§2.1.1),
+        so S256 is used there as it requires.
+        """
+        if self.metadata_url is None:
+            return
+        methods = self.code_challenge_methods
+        if methods is not None and "S256" in methods:
+            return
+        listed = ", ".join(methods) if methods else "nothing"
+        raise OAuthError(
+            f"refusing to sign in at {self.issuer}: its metadata ({self.metadata_url}) lists "
+            f"{listed} in code_challenge_methods_supported, not S256. Without PKCE S256 an "
+            "intercepted authorization code could be redeemed by someone else, so the MCP "
+            "authorization spec (2025-11-25 §Authorization Code Protection) requires clients to "
+            "stop here",
+            "Ask the server's operator to enable PKCE with S256 on the authorization server "
+            "and to list it in code_challenge_methods_supported",
+        )
+
+
+def _strings(value: object) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(v for v in value if isinstance(v, str))
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The outcome of discovery for one MCP server.
+
+    ``resource`` is the RFC 8707 resource to ask tokens for: the ``resource`` of the protected
+    resource metadata, else the server's canonical URI. ``resource_metadata_url`` is None when
+    the server has no protected resource metadata (the 2025-03-26 fallback).
+    ``scopes_supported`` is the protected resource's, for 2025-11-25 §Scope Selection Strategy.
+    """
+
+    server: AuthorizationServer
+    resource: str
+    resource_metadata_url: str | None
+    scopes_supported: tuple[str, ...] | None = None
+
+
+async def fetch_json(client: httpx.AsyncClient, url: str) -> dict[str, object] | None:
+    """GET a public JSON document; None when it is not there (4xx, not a JSON object).
+
+    Sent with ``client.send`` on a request built here, so the client's default headers (the
+    user's ``--header`` values) stay off it. Each request is bounded (``METADATA_TIMEOUT``).
+    Raises OAuthError (transient) for 5xx and time-outs, and network errors as
+    ``describe_network_error`` describes them.
+    """
+    timeout = METADATA_TIMEOUT
+    headers = {
+        "Accept": "application/json",
+        "Accept-Encoding": "identity",
+        "MCP-Protocol-Version": PROTOCOL_VERSION,
+        "User-Agent": client.headers.get("User-Agent", "mcp-remote-py"),
+    }
+    target = httpx.URL(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        request = httpx.Request(
+            "GET", target, headers=headers, extensions={"timeout": _timeouts(timeout)}
+        )
+        try:
+            with trio.fail_after(timeout):
+                response = await client.send(request, stream=True)
+                try:
+                    body = await _read_capped(response) if response.status_code == 200 else b""
+                finally:
+                    await response.aclose()
+        except trio.TooSlowError:
+            raise OAuthError(
+                f"{display_url(target)} did not answer within {timeout:g} s", transient=True
+            ) from None
+        except httpx.TransportError as exc:
+            raise describe_network_error(exc, target, NetworkOptions()) from exc
+        if response.is_redirect and "location" in response.headers:
+            nxt = target.join(response.headers["location"])
+            if nxt.scheme not in ("http", "https") or (
+                target.scheme == "https" and nxt.scheme == "http"
+            ):
+                raise OAuthError(
+                    f"{display_url(target)} redirects to {display_url(nxt)}, a downgrade from "
+                    "https that is refused"
+                )
+            target = nxt
+            continue
+        status = response.status_code
+        if status >= 500:
+            raise OAuthError(
+                f"{display_url(target)} answered HTTP {status} {response.reason_phrase}".rstrip(),
+                "The authorization service failed; try again in a moment",
+                transient=True,
+            )
+        if status != 200:
+            log.debug("no metadata at %s (HTTP %d)", display_url(target), status)
+            return None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            log.debug("the document at %s is not JSON", display_url(target))
+            return None
+        if not isinstance(data, dict):
+            return None
+        return data
+    raise OAuthError(f"{url} redirects more than {MAX_REDIRECTS} times")
+
+
+def _timeouts(total: float) -> dict[str, float | None]:
+    timeouts: dict[str, float | None] = httpx.Timeout(total).as_dict()
+    return timeouts
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_METADATA_BYTES:
+            raise OAuthError(f"{display_url(response.url)} sent more than 1 MiB of metadata")
+    return bytes(body)
+
+
+async def _authorization_server(
+    client: httpx.AsyncClient, issuer: str, *, allow_http: bool
+) -> AuthorizationServer | None:
+    for url in authorization_server_metadata_urls(issuer):
+        data = await fetch_json(client, url)
+        if data is not None:
+            log.debug("authorization server metadata found at %s", url)
+            return AuthorizationServer.from_metadata(
+                data, issuer=issuer, metadata_url=url, allow_http=allow_http
+            )
+    return None
+
+
+async def discover(
+    client: httpx.AsyncClient,
+    server_url: str,
+    *,
+    resource_metadata_url: str | None = None,
+    allow_http: bool = False,
+) -> Discovery:
+    """Find the authorization server of the MCP server at ``server_url``.
+
+    ``resource_metadata_url`` is the ``resource_metadata`` of the server's 401 challenge, if it
+    gave one. Raises OAuthError when the metadata is unusable, and network errors as
+    UpstreamUnavailable or ConnectionLost.
+    """
+    candidates: list[str] = []
+    if resource_metadata_url:
+        candidates.append(
+            check_endpoint_url(
+                resource_metadata_url,
+                "the resource_metadata URL of the server's WWW-Authenticate header",
+                allow_http=allow_http,
+            )
+        )
+    candidates += [u for u in protected_resource_metadata_urls(server_url) if u not in candidates]
+    metadata: dict[str, object] | None = None
+    metadata_url = ""
+    for url in candidates:
+        metadata = await fetch_json(client, url)
+        if metadata is not None:
+            metadata_url = url
+            break
+    if metadata is None:
+        # 2025-03-26 §2.3.2: no protected resource metadata, so the MCP server's origin is the
+        # authorization server (its path discarded), with metadata or the default endpoints.
+        origin = _origin(server_url)
+        log.debug(
+            "no protected resource metadata for %s; trying %s as the issuer", server_url, origin
+        )
+        server = await _authorization_server(client, origin, allow_http=allow_http)
+        if server is None:
+            check_endpoint_url(origin, "the MCP server", allow_http=allow_http)
+            server = AuthorizationServer.default_endpoints(origin)
+        return Discovery(server, canonical_resource(server_url), None)
+
+    where = f"the protected resource metadata at {metadata_url}"
+    servers = metadata.get("authorization_servers")
+    if not isinstance(servers, list) or not servers or not isinstance(servers[0], str):
+        raise OAuthError(
+            f"{where} names no authorization server (authorization_servers is missing or empty)",
+            "The server is misconfigured for OAuth: tell its operator",
+        )
+    resource = metadata.get("resource")
+    if resource is not None:
+        if not isinstance(resource, str) or not resource_covers(resource, server_url):
+            raise OAuthError(
+                f"{where} is for another resource ({str(resource)[:200]!r}), not "
+                f"{canonical_resource(server_url)}; RFC 9728 §7.3 forbids using it",
+                "Check the server URL; if it is right, tell the server's operator",
+            )
+        resource = canonical_resource(resource)
+    # RFC 9728 §7.6 leaves the choice among several to the client: the first is the primary.
+    issuer = check_endpoint_url(
+        servers[0], f"the authorization server named in {where}", allow_http=allow_http
+    )
+    server = await _authorization_server(client, issuer, allow_http=allow_http)
+    if server is None:
+        raise OAuthError(
+            f"the authorization server {issuer} publishes no metadata at any of "
+            f"{', '.join(authorization_server_metadata_urls(issuer))}",
+            "The server is misconfigured for OAuth: tell its operator",
+        )
+    return Discovery(
+        server,
+        resource if isinstance(resource, str) else canonical_resource(server_url),
+        metadata_url,
+        _strings(metadata.get("scopes_supported")),
+    )
