@@ -21,6 +21,14 @@ __all__ = ["build_parser", "main", "relay_options"]
 PROG = "mcp-remote-py"
 
 EPILOG = """\
+other commands:
+  mcp-remote-py doctor [URL] [options]      find why a connection fails (--selftest: check this
+                                            install end to end, no server needed)
+  mcp-remote-py config show|install URL --name NAME [options]
+                                            the Claude Desktop entry for this install
+  mcp-remote-py auth set|show|list|delete|login URL
+                                            stored tokens and OAuth sign-in
+
 examples:
   mcp-remote-py https://mcp.example.com/mcp
   mcp-remote-py https://mcp.example.com/sse --transport sse-only
@@ -385,6 +393,14 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         from .auth.cli import main as auth_main
 
         sys.exit(auth_main(argv[1:]))
+    if argv[:1] == ["doctor"]:
+        from .doctor.cli import main as doctor_main
+
+        sys.exit(doctor_main(argv[1:]))
+    if argv[:1] == ["config"]:
+        from .claude_config import main as config_main
+
+        sys.exit(config_main(argv[1:]))
     argv = join_split_header_args(argv)
     args = build_parser().parse_args(argv)
     try:

@@ -86,8 +86,10 @@ if auth show "$SERVER" >/dev/null 2>&1; then
 fi
 
 # --- To add when it exists (it must pass from inside the build): ------------------------------
-# step "doctor --selftest"   # keyring backend found, CA bundle and truststore usable
-# "$BIN" doctor --selftest
+step "doctor --selftest"   # the relay end to end on both transports, inside the build
+"$BIN" doctor --selftest
+step "doctor (local checks)"
+"$BIN" doctor --json >/dev/null || true  # findings are the machine's; it must not crash
 # -------------------------------------------------------------------------------------------
 
 TESTS=(
