@@ -12,8 +12,10 @@ line per browser opened); ``$HEADLESS_BROWSER_DELAY`` seconds of "reading the pa
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -64,6 +66,24 @@ class HeadlessBrowser:
                     raise AssertionError(f"the sign-in stopped at {response.status_code}: {url}")
                 url = str(response.url.join(response.headers["location"]))
         raise AssertionError("too many redirects")
+
+
+def program_env(tmp_path: Path) -> dict[str, str]:
+    """The environment for a relay or ``auth login`` whose browser is this program: a file
+    store under ``tmp_path``, and a log of every browser opened."""
+    script = Path(__file__).resolve()
+    return {
+        "MCP_REMOTE_PY_CONFIG_DIR": str(tmp_path / "config"),
+        "MCP_REMOTE_PY_CREDENTIAL_STORE": "file",
+        "BROWSER": f"{shlex.quote(sys.executable)} {shlex.quote(str(script))} %s",
+        "HEADLESS_BROWSER_LOG": str(tmp_path / "browser.log"),
+    }
+
+
+def browsers_opened(env: dict[str, str]) -> int:
+    """How many times the program of ``program_env`` was opened."""
+    log = Path(env["HEADLESS_BROWSER_LOG"])
+    return len(log.read_text().splitlines()) if log.exists() else 0
 
 
 def main(argv: list[str]) -> int:

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
-from tests.auth_server.browser import HeadlessBrowser
+from tests.auth_server.browser import HeadlessBrowser, browsers_opened, program_env
 from tests.auth_server.server import AuthServer, AuthServerConfig, StaticClient
 
 from .harness import REPO, relay_command, run_relay_to_exit
 
 pytestmark = pytest.mark.timeout(90)
 
-BROWSER_SCRIPT = REPO / "tests" / "auth_server" / "browser.py"
 CLIENT_SECRET = "cli-client-secret-4b8e1f0a2c"
 
 
@@ -42,17 +39,7 @@ def server() -> Iterator[AuthServer]:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "MCP_REMOTE_PY_CONFIG_DIR": str(tmp_path / "config"),
-        "MCP_REMOTE_PY_CREDENTIAL_STORE": "file",
-        "BROWSER": f"{shlex.quote(sys.executable)} {shlex.quote(str(BROWSER_SCRIPT))} %s",
-        "HEADLESS_BROWSER_LOG": str(tmp_path / "browser.log"),
-    }
-
-
-def browsers_opened(env: dict[str, str]) -> int:
-    log = Path(env["HEADLESS_BROWSER_LOG"])
-    return len(log.read_text().splitlines()) if log.exists() else 0
+    return program_env(tmp_path)
 
 
 def stored_credentials(env: dict[str, str]) -> dict[str, dict[str, object]]:

@@ -5,8 +5,6 @@ server (tests/auth_server) on loopback."""
 
 from __future__ import annotations
 
-import shlex
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,13 +12,12 @@ from typing import Any
 import pytest
 import trio
 
+from tests.auth_server.browser import browsers_opened, program_env
 from tests.auth_server.server import ADMIN_TOOL, AuthServer, AuthServerConfig
 
-from .harness import REPO, RawRelay, raw_relay, run_relay_to_exit
+from .harness import RawRelay, raw_relay, run_relay_to_exit
 
 pytestmark = pytest.mark.timeout(120)
-
-BROWSER_SCRIPT = REPO / "tests" / "auth_server" / "browser.py"
 
 
 @pytest.fixture
@@ -32,17 +29,7 @@ def server() -> Iterator[AuthServer]:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "MCP_REMOTE_PY_CONFIG_DIR": str(tmp_path / "config"),
-        "MCP_REMOTE_PY_CREDENTIAL_STORE": "file",
-        "BROWSER": f"{shlex.quote(sys.executable)} {shlex.quote(str(BROWSER_SCRIPT))} %s",
-        "HEADLESS_BROWSER_LOG": str(tmp_path / "browser.log"),
-    }
-
-
-def browsers_opened(env: dict[str, str]) -> int:
-    log = Path(env["HEADLESS_BROWSER_LOG"])
-    return len(log.read_text().splitlines()) if log.exists() else 0
+    return program_env(tmp_path)
 
 
 def no_secret_in(text: str, server: AuthServer) -> None:
