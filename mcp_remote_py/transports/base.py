@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import httpx
 import trio
-from httpx_sse import EventSource, ServerSentEvent
 
 from ..errors import ConnectionLost, ProtocolViolation, UpstreamError
 from ..jsonrpc import Kind, Message, MessageError, RequestId, parse_payload
 from ..net import NetworkOptions, display_url
+from ..sse import Event, EventParser
 
 __all__ = [
     "Authorize",
@@ -121,10 +121,14 @@ async def deliver_payload(
         await deliver(message)
 
 
-async def read_events(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
+async def read_events(response: httpx.Response) -> AsyncGenerator[Event, None]:
     """The events of an SSE response; a broken connection becomes ConnectionLost."""
+    parser = EventParser()
     try:
-        async for event in EventSource(response).aiter_sse():
+        async for chunk in response.aiter_bytes():
+            for event in parser.feed(chunk):
+                yield event
+        for event in parser.finish():
             yield event
     except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
         log.debug("event stream from %s broke: %r", response.url.host, exc)

@@ -15,7 +15,6 @@ from collections.abc import AsyncGenerator, Callable
 
 import httpx
 import trio
-from httpx_sse import ServerSentEvent
 
 from ..errors import (
     ConnectionLost,
@@ -33,6 +32,7 @@ from ..net import (
     same_origin,
     send,
 )
+from ..sse import Event
 from .base import (
     Authorize,
     Deliver,
@@ -90,7 +90,7 @@ class LegacySseTransport(Transport):
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         wait = max(self._options.connect_timeout, 5.0)
         response: httpx.Response | None = None
-        events: AsyncGenerator[ServerSentEvent, None] | None = None
+        events: AsyncGenerator[Event, None] | None = None
         try:
             with trio.move_on_after(wait) as waited:
                 request = self.client.build_request("GET", self.url, headers=headers)
@@ -115,12 +115,12 @@ class LegacySseTransport(Transport):
         self._nursery.start_soon(self._read, response, events)
 
     async def _await_endpoint(
-        self, response: httpx.Response, events: AsyncGenerator[ServerSentEvent, None]
+        self, response: httpx.Response, events: AsyncGenerator[Event, None]
     ) -> httpx.URL:
         async for event in events:
             if event.event != "endpoint":
                 continue
-            target = response.url.join(event.data.strip())
+            target = response.url.join(event.data.strip().decode("utf-8", "replace"))
             if not same_origin(response.url, target):
                 raise ProtocolViolation(
                     f"the server's SSE endpoint event points to another origin ({target.host})",
@@ -132,9 +132,7 @@ class LegacySseTransport(Transport):
             "this URL does not look like a legacy MCP SSE endpoint; check the path",
         )
 
-    async def _read(
-        self, response: httpx.Response, events: AsyncGenerator[ServerSentEvent, None]
-    ) -> None:
+    async def _read(self, response: httpx.Response, events: AsyncGenerator[Event, None]) -> None:
         cursor = StreamCursor()
         error: UpstreamError = ConnectionLost("the server closed the SSE stream")
         with self._reader:

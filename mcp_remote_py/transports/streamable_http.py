@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 import httpx
 import trio
-from httpx_sse import ServerSentEvent
 
 from ..backoff import Backoff
 from ..errors import (
@@ -34,6 +33,7 @@ from ..errors import (
 )
 from ..jsonrpc import Message, RequestId, line
 from ..net import NetworkOptions, describe_network_error, http_error, send
+from ..sse import Event
 from .base import (
     Authorize,
     Deliver,
@@ -188,7 +188,7 @@ class StreamableHttpTransport(Transport):
         finally:
             await events.aclose()
 
-    async def _handle_event(self, event: ServerSentEvent, cursor: StreamCursor) -> None:
+    async def _handle_event(self, event: Event, cursor: StreamCursor) -> None:
         if event.id:
             cursor.last_event_id = event.id
         if event.retry is not None:
