@@ -126,10 +126,14 @@ async def read_events(response: httpx.Response) -> AsyncGenerator[Event, None]:
     parser = EventParser()
     try:
         async for chunk in response.aiter_bytes():
-            for event in parser.feed(chunk):
-                yield event
-        for event in parser.finish():
-            yield event
+            # Popped, not iterated: a loop variable would keep the last (maybe 50 MB) event
+            # alive while this generator waits for the next chunk.
+            ready = parser.feed(chunk)
+            while ready:
+                yield ready.pop(0)
+        ready = parser.finish()
+        while ready:
+            yield ready.pop(0)
     except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
         log.debug("event stream from %s broke: %r", response.url.host, exc)
         raise ConnectionLost("the server's event stream broke off") from exc
