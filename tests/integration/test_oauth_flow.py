@@ -156,6 +156,23 @@ class Client:
         return await self.post(message)
 
 
+def expire_in(
+    seconds: int, credential: Credential, store: CredentialStore, server: AuthServer
+) -> None:
+    """Store ``credential`` again as an hour-long token with ``seconds`` left of it."""
+    store.put(
+        server.mcp_url,
+        Credential(
+            kind="oauth",
+            access_token=credential.access_token,
+            refresh_token=credential.refresh_token,
+            expires_at=time.time() + seconds,
+            client=credential.client,
+            saved_at=time.time() - (3600 - seconds),
+        ),
+    )
+
+
 def stored(store: CredentialStore, server: AuthServer) -> Credential:
     credential = store.get(server.mcp_url)
     assert credential is not None
@@ -467,17 +484,7 @@ async def test_refresh_shortly_before_expiry_saves_the_rotated_token(
         await client.initialize()
         first = stored(store, server)
         # Ten seconds to go out of an hour: inside the one-minute margin.
-        store.put(
-            server.mcp_url,
-            Credential(
-                kind="oauth",
-                access_token=first.access_token,
-                refresh_token=first.refresh_token,
-                expires_at=time.time() + 10,
-                client=first.client,
-                saved_at=time.time() - 3590,
-            ),
-        )
+        expire_in(10, first, store, server)
         fresh = Client(http, server, store, tmp_path)
         header = await fresh.oauth.authorization_header()
     second = stored(store, server)
@@ -641,17 +648,7 @@ async def test_one_refresh_across_processes(
     async with httpx.AsyncClient() as http:
         await Client(http, server, store, tmp_path).initialize()
         first = stored(store, server)
-        store.put(
-            server.mcp_url,
-            Credential(
-                kind="oauth",
-                access_token=first.access_token,
-                refresh_token=first.refresh_token,
-                expires_at=time.time() + 5,
-                client=first.client,
-                saved_at=time.time() - 3595,
-            ),
-        )
+        expire_in(5, first, store, server)
         headers: list[str | None] = []
 
         async def one() -> None:

@@ -13,6 +13,7 @@ These tests build nothing: they skip unless ``MCP_REMOTE_PY_BIN`` names a built 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -241,7 +242,9 @@ def kill_launcher(launcher: subprocess.Popen[bytes]) -> None:
         launcher.stdout.close()
 
 
-def test_stdin_eof_exits_0_and_leaves_nothing(server_url: str, run: Run) -> None:
+@contextlib.contextmanager
+def initialized_relay(server_url: str, run: Run) -> Iterator[subprocess.Popen[bytes]]:
+    """The built relay with a session open; killed and its pipes closed on the way out."""
     with run.stderr.open("wb") as stderr:
         relay = subprocess.Popen(
             run.command(server_url),
@@ -258,14 +261,23 @@ def test_stdin_eof_exits_0_and_leaves_nothing(server_url: str, run: Run) -> None
         answer = read_answer(relay.stdout)
         assert answer.get("result"), answer
         run.check_running()
-        relay.stdin.close()
-        assert read_line(relay.stdout, EXIT_TIMEOUT) == b""
-        assert relay.wait(EXIT_TIMEOUT) == 0, run.stderr_text()
+        yield relay
     finally:
         if relay.poll() is None:
             relay.kill()
             relay.wait()
+        if not relay.stdin.closed:
+            relay.stdin.close()
         relay.stdout.close()
+
+
+def test_stdin_eof_exits_0_and_leaves_nothing(server_url: str, run: Run) -> None:
+    with initialized_relay(server_url, run) as relay:
+        assert relay.stdin is not None
+        assert relay.stdout is not None
+        relay.stdin.close()
+        assert read_line(relay.stdout, EXIT_TIMEOUT) == b""
+        assert relay.wait(EXIT_TIMEOUT) == 0, run.stderr_text()
     run.check_clean_exit()
 
 
@@ -273,29 +285,9 @@ def test_stdin_eof_exits_0_and_leaves_nothing(server_url: str, run: Run) -> None
 def test_sigterm_reaches_the_relay_which_exits_0_and_leaves_nothing(
     server_url: str, run: Run
 ) -> None:
-    with run.stderr.open("wb") as stderr:
-        relay = subprocess.Popen(
-            run.command(server_url),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=run.env(),
-        )
-    assert relay.stdin is not None
-    assert relay.stdout is not None
-    try:
-        relay.stdin.write(HANDSHAKE)
-        relay.stdin.flush()
-        assert read_answer(relay.stdout).get("result")
-        run.check_running()
+    with initialized_relay(server_url, run) as relay:
         relay.terminate()  # to the bootloader of a one-file build, which passes it on
         assert relay.wait(EXIT_TIMEOUT) == 0, run.stderr_text()
-    finally:
-        if relay.poll() is None:
-            relay.kill()
-            relay.wait()
-        relay.stdin.close()
-        relay.stdout.close()
     run.check_clean_exit()
     assert "received SIGTERM" in run.stderr_text()
 
