@@ -16,6 +16,8 @@ import enum
 import json
 from typing import Any
 
+import msgspec
+
 __all__ = [
     "CONNECTION_LOST",
     "INVALID_REQUEST",
@@ -38,7 +40,8 @@ __all__ = [
 
 RequestId = str | int
 
-# One-line messages longer than this keep only their line, not their parsed form as well.
+# One-line messages longer than this keep only their line, not their parsed form as well, and are
+# classified from their envelope alone (see _envelope).
 KEEP_PARSED_BELOW = 1 << 20
 
 # JSON-RPC 2.0 reserved codes.
@@ -134,6 +137,65 @@ def _require_utf8(data: bytes) -> None:
         raise UnicodeDecodeError("utf-8", data[:4], 0, 1, "not UTF-8 (UTF-16/32 or a BOM)")
 
 
+class _Envelope(msgspec.Struct):
+    """The members of a message that classify it. The others are checked to be well-formed JSON
+    and skipped; ``result``, ``error`` and ``params`` are kept as unparsed spans to see whether
+    they are there."""
+
+    id: Any = msgspec.UNSET
+    method: Any = msgspec.UNSET
+    result: msgspec.Raw = msgspec.Raw()
+    error: msgspec.Raw = msgspec.Raw()
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
+def _envelope(data: bytes | str) -> dict[str, Any] | None:
+    """The classifying members of a large one-line JSON object, as a small dict for _classify;
+    None when ``data`` is well-formed JSON but not an object (the caller parses it in full).
+
+    A 5 MB tool result costs json.loads about 7 ms and a second copy of its text; this check of
+    the whole line (well-formed JSON, valid UTF-8) takes about 2 ms and builds nothing big.
+    """
+    try:
+        if isinstance(data, bytes) and not data.isascii():
+            data.decode("utf-8")  # msgspec does not check the UTF-8 of the strings it skips
+        envelope = _ENVELOPE.decode(data)
+    except msgspec.ValidationError:
+        return None  # a batch, a bare value, or an object with no room for the checks below
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
+    members: dict[str, Any] = {}
+    if envelope.id is not msgspec.UNSET:
+        members["id"] = envelope.id
+    if envelope.method is not msgspec.UNSET:
+        members["method"] = envelope.method
+    if len(envelope.result):
+        members["result"] = None
+    if len(envelope.error):
+        members["error"] = None
+    return members
+
+
+def _loads(data: bytes | str) -> Any:
+    """``data`` parsed: in full, or (one-line messages above KEEP_PARSED_BELOW, whose parsed form
+    is never kept) only its envelope. Raises ValueError, UnicodeDecodeError or RecursionError."""
+    if isinstance(data, bytes):
+        _require_utf8(data)
+    if len(data) > KEEP_PARSED_BELOW and not _spans_lines(data):
+        members = _envelope(data)
+        if members is not None:
+            return members
+    return json.loads(data)
+
+
+def _spans_lines(data: bytes | str) -> bool:
+    if isinstance(data, bytes):
+        return b"\n" in data or b"\r" in data
+    return "\n" in data or "\r" in data
+
+
 def parse_message(line: bytes) -> Message:
     """Parse one line from the client into a single classified message.
 
@@ -142,8 +204,7 @@ def parse_message(line: bytes) -> Message:
     and stdio clients do not send them.
     """
     try:
-        _require_utf8(line)
-        body = json.loads(line)
+        body = _loads(line)
     except UnicodeDecodeError as exc:
         raise MessageError(
             PARSE_ERROR, f"the line is not valid UTF-8 (byte {exc.start}): JSON-RPC needs UTF-8"
@@ -164,9 +225,7 @@ def parse_payload(data: bytes | str) -> list[Message]:
     one line before they reach stdout.
     """
     try:
-        if isinstance(data, bytes):
-            _require_utf8(data)
-        body = json.loads(data)
+        body = _loads(data)
     except ValueError as exc:  # UnicodeDecodeError included
         raise MessageError(PARSE_ERROR, f"the server sent data that is not JSON: {exc}") from None
     except RecursionError:
@@ -174,11 +233,7 @@ def parse_payload(data: bytes | str) -> list[Message]:
     if isinstance(body, list):
         # 2025-03-26 §Transports allows a batch; its elements are re-encoded one per line.
         return [_classify(item, b"") for item in body]
-    if isinstance(data, bytes):
-        one_line = b"\n" not in data and b"\r" not in data
-    else:
-        one_line = "\n" not in data and "\r" not in data
-    return [_classify(body, data if one_line else b"")]
+    return [_classify(body, b"" if _spans_lines(data) else data)]
 
 
 def line(message: Message | dict[str, Any]) -> bytes | str:

@@ -51,7 +51,7 @@ REQUIRED_MODULES = [
     "certifi",
     "trio",
     "httpx",
-    "httpx_sse",
+    "msgspec",
     "platformdirs",
 ]
 

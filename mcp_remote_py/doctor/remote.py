@@ -18,13 +18,19 @@ from typing import Any
 
 import httpx
 import trio
-from httpx_sse import EventSource
 
 from .. import __version__
-from ..errors import ProtocolViolation, UpstreamError, UpstreamHttpError, UpstreamUnavailable
+from ..errors import (
+    ConnectionLost,
+    ProtocolViolation,
+    UpstreamError,
+    UpstreamHttpError,
+    UpstreamUnavailable,
+)
 from ..jsonrpc import Kind, Message, line, parse_message
 from ..net import NetworkOptions, build_client, describe_network_error, display_url, same_origin
 from ..relay import RelayOptions
+from ..transports.base import read_events
 from . import network
 from .http_checks import (
     buffering_fixes,
@@ -449,7 +455,7 @@ async def _read_initialize_answer(response: httpx.Response, probe: Probe, starte
         except ValueError:
             body = None
     else:
-        async for event in EventSource(response).aiter_sse():
+        async for event in read_events(response):
             if probe.first_event_ms is None:
                 probe.first_event_ms = _ms(started)
             if event.data:
@@ -506,7 +512,7 @@ async def probe_http(report: Report, target: Target, client: httpx.AsyncClient) 
                 await _read_initialize_answer(response, probe, started)
         else:
             probe.excerpt = await _excerpt(response)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, ConnectionLost) as exc:
         probe.error = f"the answer broke off ({exc})"
     finally:
         await response.aclose()
@@ -677,13 +683,13 @@ async def probe_legacy(
                 response_headers = {k.lower(): v for k, v in response.headers.items()}
                 content_type = response.headers.get("content-type", "").split(";")[0].strip()
                 if status == 200 and content_type == "text/event-stream":
-                    async for event in EventSource(response).aiter_sse():
+                    async for event in read_events(response):
                         if event.event == "endpoint":
                             endpoint_ms = _ms(started)
                             break
             finally:
                 await response.aclose()
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, ConnectionLost) as exc:
         report.add("http.legacy", section, INFO, f"legacy SSE GET failed: {exc}")
         return
     kind = proxy_kind(response_headers)

@@ -146,3 +146,89 @@ def test_line_splitter_is_linear_for_a_50mb_line() -> None:
     assert len(lines) == 1
     assert lines[0] is not None
     assert len(lines[0]) == 800 * 65536
+
+
+def big(envelope: str, filler: str = "x", size: int = 2 << 20) -> bytes:
+    """A one-line message above KEEP_PARSED_BELOW: ``envelope`` with {TEXT} replaced by a long
+    string of ``filler``."""
+    return envelope.replace("{TEXT}", filler * size).encode()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "request_id", "method"),
+    [
+        (
+            '{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"{TEXT}"}]}}',
+            Kind.RESPONSE,
+            7,
+            None,
+        ),
+        ('{"result":{"t":"{TEXT}"},"jsonrpc":"2.0","id":"a"}', Kind.RESPONSE, "a", None),
+        (
+            '{"jsonrpc":"2.0","id":null,"error":{"code":-1,"message":"{TEXT}"}}',
+            Kind.RESPONSE,
+            None,
+            None,
+        ),
+        (
+            '{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{"t":"{TEXT}"}}',
+            Kind.REQUEST,
+            3,
+            "sampling/createMessage",
+        ),
+        (
+            '{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"{TEXT}"}}',
+            Kind.NOTIFICATION,
+            None,
+            "notifications/message",
+        ),
+    ],
+)
+def test_large_messages_are_classified_from_their_envelope(
+    text: str, kind: Kind, request_id: object, method: str | None
+) -> None:
+    for data in (big(text), big(text, filler="é", size=1 << 20)):
+        for message in (parse_message(data), parse_payload(data)[0]):
+            assert (message.kind, message.id, message.method) == (kind, request_id, method)
+            assert message.raw is data  # relayed as it came
+            assert message.body == json.loads(data)  # parsed again only when asked
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ('{"jsonrpc":"2.0","id":1,"result":{"t":"{TEXT}"}', PARSE_ERROR),  # unclosed
+        ('{"jsonrpc":"2.0","id":1,"result":{"t":"{TEXT}"},"x":tru}', PARSE_ERROR),
+        ('{"jsonrpc":"2.0","id":1,"result":{"t":"{TEXT}\\q"}}', PARSE_ERROR),  # bad escape
+        ('{"jsonrpc":"2.0","id":1,"result":{"t":"{TEXT}"}} x', PARSE_ERROR),  # trailing
+        ('{"jsonrpc":"2.0","id":1.5,"result":{"t":"{TEXT}"}}', INVALID_REQUEST),
+        ('{"jsonrpc":"2.0","id":true,"method":"m","params":{"t":"{TEXT}"}}', INVALID_REQUEST),
+        ('{"jsonrpc":"2.0","id":1,"method":5,"params":{"t":"{TEXT}"}}', INVALID_REQUEST),
+        ('{"jsonrpc":"2.0","id":1,"params":{"t":"{TEXT}"}}', INVALID_REQUEST),
+        (
+            '{"jsonrpc":"2.0","id":1,"result":' + "[" * 5000 + '"{TEXT}"' + "]" * 5000 + "}",
+            PARSE_ERROR,
+        ),
+    ],
+)
+def test_large_bad_messages_get_the_same_errors_as_small_ones(text: str, code: int) -> None:
+    data = big(text)
+    for parse in (parse_message, parse_payload):
+        with pytest.raises(MessageError) as caught:
+            parse(data)
+        assert caught.value.code == code
+
+
+def test_large_invalid_utf8_is_refused_even_inside_a_skipped_string() -> None:
+    data = big('{"jsonrpc":"2.0","id":1,"result":{"t":"{TEXT}"}}').replace(b"xxx", b"x\xffx", 1)
+    with pytest.raises(MessageError, match="not valid UTF-8"):
+        parse_message(data)
+    with pytest.raises(MessageError, match="not JSON"):
+        parse_payload(data)
+
+
+def test_a_large_batch_is_parsed_in_full() -> None:
+    data = big('[{"jsonrpc":"2.0","id":1,"result":{"t":"{TEXT}"}},{"jsonrpc":"2.0","method":"n"}]')
+    first, second = parse_payload(data)
+    assert (first.kind, first.id, second.kind) == (Kind.RESPONSE, 1, Kind.NOTIFICATION)
+    assert first.body["result"]["t"] == "x" * (2 << 20)

@@ -63,3 +63,27 @@ def test_a_large_data_line_in_small_chunks() -> None:
     chunks = [stream[i : i + 4096] for i in range(0, len(stream), 4096)]
     [event] = parse(*chunks)
     assert event.data == payload
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("size", [1, 7, 255, 256, 257, 65536])
+def test_lines_across_chunks_keep_every_field(newline: bytes, size: int) -> None:
+    long_id = "i" * 600
+    payload = b'{"text":"' + b"y" * 5000 + b'"}'
+    stream = newline.join(
+        [b"event: message", b"id: " + long_id.encode(), b"retry: 1500", b"data:" + payload, b""]
+    )
+    stream += newline + b": ping" + newline + b"x" * 700 + b": unknown" + newline + newline
+    chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+    events = parse(*chunks)
+    assert events[0] == Event("message", payload, long_id, 1500)
+    # A field with a name nobody knows still makes an event (with no data), as before.
+    assert events[1:] == [Event("", b"", long_id, None)]
+
+
+def test_a_cr_at_the_end_of_a_chunk_ends_the_line_at_once() -> None:
+    parser = EventParser()
+    assert parser.feed(b"data: a\r\r") == [Event("", b"a", None, None)]
+    # The LF that may follow belongs to that CR: no extra blank line, no second event.
+    assert parser.feed(b"\ndata: b\n\n") == [Event("", b"b", None, None)]
+    assert parser.finish() == []
