@@ -287,26 +287,31 @@ class Relay:
     async def _forward_request(self, message: Message, after: int, scope: trio.CancelScope) -> None:
         assert message.id is not None
         started = time.monotonic()
+        limit = self.options.request_timeout
+        # A plain cancel scope, not fail_after: that one is a generator context manager, and this
+        # runs for every request.
+        timeout = trio.CancelScope(deadline=trio.current_time() + limit if limit else math.inf)
         try:
-            with scope, trio.fail_after(self.options.request_timeout or math.inf):
+            with scope, timeout:
                 await self._in_order.wait_sent(after)
                 await self._send_request(message)
         except UpstreamError as exc:
             await self._answer_upstream_error(message, exc)
-        except trio.TooSlowError:
-            await self._answer_error(
-                message.id,
-                REQUEST_TIMEOUT,
-                f"no answer to {message.method} within --request-timeout "
-                f"({self.options.request_timeout:g} s); the server may still be working on it",
-            )
         else:
-            log.debug(
-                "%s (id %r) took %.1f ms",
-                message.method,
-                message.id,
-                (time.monotonic() - started) * 1000,
-            )
+            if timeout.cancelled_caught:
+                await self._answer_error(
+                    message.id,
+                    REQUEST_TIMEOUT,
+                    f"no answer to {message.method} within --request-timeout "
+                    f"({limit:g} s); the server may still be working on it",
+                )
+            else:
+                log.debug(
+                    "%s (id %r) took %.1f ms",
+                    message.method,
+                    message.id,
+                    (time.monotonic() - started) * 1000,
+                )
         finally:
             self._request_scopes.pop(message.id, None)
             if scope.cancelled_caught:
