@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -98,3 +99,16 @@ async def test_a_non_json_body_is_an_error_and_the_relay_goes_on(
         await relay.request(2, "tools/call", {"name": "echo", "arguments": {"text": "y"}})
         assert (await relay.read_message())["result"]["content"][0]["text"] == "y"
     assert "Traceback" not in relay.stderr()
+
+
+async def test_a_cookie_the_server_sets_is_sent_back(server: Server, tmp_path: Path) -> None:
+    # Sticky load balancers (AWS ALB, Cloudflare Access) keep a session on one backend by cookie.
+    async with raw_relay([server.url()], tmp_path) as relay:
+        await relay.initialize()
+        await arm(server, set_cookie="sticky=backend-2; Path=/", count=1)
+        await relay.request(1, "tools/call", {"name": "echo", "arguments": {"text": "x"}})
+        assert (await relay.read_message())["result"]["content"][0]["text"] == "x"
+        await relay.request(2, "tools/call", {"name": "headers", "arguments": {}})
+        answer = await relay.read_message()
+    seen = json.loads(answer["result"]["content"][0]["text"])
+    assert seen.get("cookie") == "sticky=backend-2"

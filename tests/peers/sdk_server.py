@@ -256,6 +256,7 @@ class Options:
     sse_path: str = "/sse"
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    hypercorn: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -280,6 +281,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--sse-path", default="/sse", help="where the legacy SSE stream is (sse)")
     parser.add_argument("--ssl-certfile", help="serve HTTPS with this certificate chain (PEM)")
     parser.add_argument("--ssl-keyfile", help="the private key for --ssl-certfile (PEM)")
+    parser.add_argument(
+        "--hypercorn",
+        action="store_true",
+        help="serve with hypercorn instead of uvicorn: HTTP/2 as well (h2c, or ALPN with --ssl-*)",
+    )
     ns = parser.parse_args(argv)
     if ns.transport != "streamable-http" and (ns.json_response or ns.stateless or ns.event_store):
         parser.error("--json-response/--stateless/--event-store apply to streamable-http only")
@@ -294,6 +300,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         sse_path=ns.sse_path,
         ssl_certfile=ns.ssl_certfile,
         ssl_keyfile=ns.ssl_keyfile,
+        hypercorn=ns.hypercorn,
     )
 
 
@@ -326,6 +333,8 @@ class HttpFaults:
     * ``{"garbage": "body", "count": 1}``: answer 200 ``application/json`` with a body that is
       not JSON, without passing them on.
     * ``{"redirect_to": URL, "count": 1}``: answer them 307 with ``Location: URL``.
+    * ``{"set_cookie": "name=value", "count": 1}``: pass them on, adding that ``Set-Cookie`` to
+      the answer (a sticky load balancer).
     * ``{"endpoint_origin": "http://host:port"}``: (legacy SSE) rewrite the ``endpoint`` event of
       every new stream so that it points to that origin.
 
@@ -374,6 +383,16 @@ class HttpFaults:
             await self.app(scope, replay, send)
             return
         self.armed["count"] -= 1
+        if "set_cookie" in self.armed:
+            cookie = (b"set-cookie", str(self.armed["set_cookie"]).encode())
+
+            async def send_with_cookie(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), cookie]}
+                await send(message)
+
+            await self.app(scope, replay, send_with_cookie)
+            return
         if "redirect_to" in self.armed:
             location = str(self.armed["redirect_to"]).encode()
             await _respond(send, 307, b"", [(b"location", location)])
@@ -490,6 +509,10 @@ def main(argv: list[str] | None = None) -> None:
     sock.setblocking(False)
     port: int = sock.getsockname()[1]
     host = f"[{options.host}]" if family == socket.AF_INET6 else options.host
+    scheme = "https" if options.ssl_certfile else "http"
+    if options.hypercorn:
+        _serve_hypercorn(options, sock, f"{scheme}://{host}:{port}")
+        return
 
     config = uvicorn.Config(
         HttpFaults(build_app(options)),
@@ -501,12 +524,41 @@ def main(argv: list[str] | None = None) -> None:
         ssl_certfile=options.ssl_certfile,
         ssl_keyfile=options.ssl_keyfile,
     )
-    scheme = "https" if options.ssl_certfile else "http"
     server = _PeerServer(config, f"{scheme}://{host}:{port}")
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _serve_hypercorn(options: Options, sock: socket.socket, url: str) -> None:
+    """The same app under hypercorn, which speaks HTTP/2 (ALPN h2 over TLS), until SIGTERM."""
+    import asyncio
+    import signal
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.certfile = options.ssl_certfile
+    config.keyfile = options.ssl_keyfile
+    config.alpn_protocols = ["h2", "http/1.1"]
+    config.graceful_timeout = 1
+    config.loglevel = "WARNING"
+    config.accesslog = None
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        # The socket listens already: connections wait in its backlog until hypercorn accepts.
+        sys.stdout.write(f"READY {url}\n")
+        sys.stdout.flush()
+        await serve(HttpFaults(build_app(options)), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":
