@@ -76,6 +76,7 @@ class Plan:
     startup_reps: int
     idle_seconds: float
     warmup: int = 20
+    growth_calls: int = 0  # --growth: calls through each relay while its RSS is sampled
 
 
 FULL = Plan(
@@ -325,14 +326,55 @@ class Endpoint:
         return tool_text(result_of(message, what), what)
 
 
+@dataclass(frozen=True)
+class Tls:
+    """--tls: the server's certificate files, the CA that signed them, and whether to offer h2."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    http2: bool
+
+    @classmethod
+    def create(cls, directory: Path, http2: bool) -> Tls:
+        import trustme  # the test extra: only --tls needs it
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        files = cls(directory / "ca.pem", directory / "cert.pem", directory / "key.pem", http2)
+        ca.cert_pem.write_to_path(str(files.ca_file))
+        cert.private_key_pem.write_to_path(str(files.key_file))
+        cert.cert_chain_pems[0].write_to_path(str(files.cert_file))
+        for pem in cert.cert_chain_pems[1:]:
+            pem.write_to_path(str(files.cert_file), append=True)
+        return files
+
+
+def direct_client(timeout: httpx.Timeout, tls: Tls | None) -> httpx.AsyncClient:
+    """The floor's HTTP client: keep-alive connections, no proxies; HTTP/2 when --http2."""
+    verify: Any = True
+    if tls is not None:
+        import ssl
+
+        verify = ssl.create_default_context(cafile=str(tls.ca_file))
+    return httpx.AsyncClient(
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+        trust_env=False,
+        verify=verify,
+        http2=tls is not None and tls.http2,
+    )
+
+
 class DirectStreamableHttp(Endpoint):
     """Streamable HTTP by hand: one POST per message, answers as JSON or an event stream."""
 
     label = DIRECT
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tls: Tls | None = None) -> None:
         super().__init__()
         self.url = url
+        self.tls = tls
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self.client: httpx.AsyncClient | None = None
@@ -350,11 +392,7 @@ class DirectStreamableHttp(Endpoint):
 
     async def open(self, nursery: trio.Nursery) -> float:
         started = time.perf_counter()
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(CALL_TIMEOUT, connect=10.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
-            trust_env=False,
-        )
+        self.client = direct_client(httpx.Timeout(CALL_TIMEOUT, connect=10.0), self.tls)
         with trio.fail_after(READY_TIMEOUT):
             answer = await self._post(
                 {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize_params()}
@@ -439,9 +477,10 @@ class DirectLegacySse(Endpoint):
 
     label = DIRECT
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tls: Tls | None = None) -> None:
         super().__init__()
         self.url = url
+        self.tls = tls
         self.endpoint: httpx.URL | None = None
         self.client: httpx.AsyncClient | None = None
         self._waiters = Waiters()
@@ -449,11 +488,7 @@ class DirectLegacySse(Endpoint):
 
     async def open(self, nursery: trio.Nursery) -> float:
         started = time.perf_counter()
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(CALL_TIMEOUT, connect=10.0, read=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
-            trust_env=False,
-        )
+        self.client = direct_client(httpx.Timeout(CALL_TIMEOUT, connect=10.0, read=None), self.tls)
         nursery.start_soon(self._read)
         with trio.fail_after(READY_TIMEOUT):
             await self._ready.wait()
@@ -624,10 +659,15 @@ class Server:
     base: str
 
 
-async def start_server(transport: str, json_response: bool, stderr_dir: Path) -> Server:
+async def start_server(
+    transport: str, json_response: bool, stderr_dir: Path, tls: Tls | None = None
+) -> Server:
     command = [sys.executable, "-m", "tests.peers.sdk_server", "--transport", transport]
     if json_response and transport == "streamable-http":
         command.append("--json-response")
+    if tls is not None:  # hypercorn: TLS with ALPN h2 and http/1.1
+        command += ["--hypercorn", "--ssl-certfile", str(tls.cert_file)]
+        command += ["--ssl-keyfile", str(tls.key_file)]
     with (stderr_dir / f"server-{transport}.stderr").open("wb") as stderr:
         process = await trio.lowlevel.open_process(
             command, stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, env=child_env()
@@ -685,7 +725,11 @@ FIGURES = [
     Figure("echo_cpu_us", "client CPU per echo call", "µs", 0),
     Figure("startup_ms", "start-up (spawn → initialize answer)", "ms", 0),
     Figure("idle_cpu_ms", "CPU while idle", "ms", 0, relay_only=True),
+    Figure("growth_first_mib", "RSS after the first tenth of --growth", "MiB", 1, relay_only=True),
+    Figure("growth_last_mib", "RSS after all of --growth", "MiB", 1, relay_only=True),
+    Figure("growth_max_mib", "largest RSS sampled during --growth", "MiB", 1, relay_only=True),
 ]
+GROWTH_SAMPLES = 10
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -711,8 +755,10 @@ class TransportBench:
         json_response: bool,
         workdir: Path,
         say: Callable[[str], None],
+        tls: Tls | None = None,
     ) -> None:
         self.transport = transport
+        self.tls = tls
         self.plan = plan
         self.relay_command = relay_command
         self.peer_command = peer_command
@@ -727,10 +773,13 @@ class TransportBench:
     def make(self, variant: str) -> Endpoint:
         if variant == DIRECT:
             if self.transport == "sse":
-                return DirectLegacySse(self.url)
-            return DirectStreamableHttp(self.url)
+                return DirectLegacySse(self.url, self.tls)
+            return DirectStreamableHttp(self.url, self.tls)
         if variant == RELAY:
             command = [*self.relay_command, self.url, "--log-level", "warning"]
+            if self.tls is not None:
+                command += ["--ca-file", str(self.tls.ca_file)]
+                command += ["--http2"] if self.tls.http2 else []
             return StdioRelay(RELAY, command, self.workdir)
         assert self.peer_command is not None
         command = [part.replace("{url}", self.url) for part in self.peer_command]
@@ -742,7 +791,7 @@ class TransportBench:
         self.figures[key][variant] = value
 
     async def run(self) -> None:
-        server = await start_server(self.transport, self.json_response, self.workdir)
+        server = await start_server(self.transport, self.json_response, self.workdir, self.tls)
         path = "/sse" if self.transport == "sse" else "/mcp"
         self.url = server.base + path
         endpoints: dict[str, Endpoint] = {}
@@ -855,6 +904,47 @@ class TransportBench:
         for variant in relays:  # still answering after all that
             await endpoints[variant].call_tool("echo", {"text": "still there"})
 
+        if plan.growth_calls:
+            for variant, endpoint in relays.items():
+                self.say(f"  growth: {plan.growth_calls} calls through {variant}")
+                await self.growth(variant, endpoint)
+
+    async def growth(self, variant: str, endpoint: Endpoint) -> None:
+        """``growth_calls`` echo calls by 16 callers, each with its own text; the relay's RSS is
+        sampled after every tenth of them. Growth shows as last minus first."""
+        assert endpoint.pid is not None
+        total = self.plan.growth_calls
+        step = max(1, total // GROWTH_SAMPLES)
+        issued = 0
+        samples: list[float] = []
+        failures: list[str] = []
+
+        async def caller(index: int) -> None:
+            nonlocal issued
+            while issued < total and not failures:
+                issued += 1
+                number = issued
+                text = f"growth {index} {number}"
+                answer = await endpoint.call_tool("echo", {"text": text})
+                if answer != text:
+                    failures.append(f"{variant}: {text!r} came back as {answer[:50]!r}")
+                if number % step == 0:
+                    assert endpoint.pid is not None
+                    samples.append(memory_kib(endpoint.pid, "VmRSS") / 1024)
+
+        async with trio.open_nursery() as nursery:
+            for index in range(self.plan.callers):
+                nursery.start_soon(caller, index)
+        if failures:
+            raise BenchError(failures[0])
+        self.record("growth_first_mib", variant, samples[0] if samples else None)
+        self.record("growth_last_mib", variant, samples[-1] if samples else None)
+        self.record("growth_max_mib", variant, max(samples) if samples else None)
+        self.notes.append(
+            f"{variant} RSS (MiB) every {step} calls of --growth: "
+            + ", ".join(f"{value:.1f}" for value in samples)
+        )
+
     async def concurrent(self, endpoint: Endpoint) -> float:
         plan = self.plan
         failures: list[str] = []
@@ -933,6 +1023,8 @@ def table(bench: TransportBench) -> str:
     rows = [header]
     for figure in FIGURES:
         values = bench.figures[figure.key]
+        if not any(value is not None for value in values.values()):
+            continue  # not measured in this run (--growth)
         floor = None if figure.relay_only else values.get(DIRECT)
         label = f"{figure.label} ({figure.unit})"
         if figure.key == "idle_cpu_ms":
@@ -1006,9 +1098,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run the streamable-http server with --json-response (JSON answers, not SSE)",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve over HTTPS (hypercorn, a throwaway CA) instead of plain HTTP (uvicorn)",
+    )
+    parser.add_argument(
+        "--http2",
+        action="store_true",
+        help="with --tls: the direct client and the relay (--http2) offer HTTP/2",
+    )
     parser.add_argument("--idle", type=float, help="seconds of idle CPU measurement")
+    parser.add_argument(
+        "--growth",
+        type=int,
+        metavar="CALLS",
+        help="at the end, make CALLS echo calls (16 callers) through each relay and sample its "
+        "RSS every tenth of them, e.g. --growth 100000",
+    )
     parser.add_argument("--echo-calls", type=int, help="sequential echo calls per client")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.http2 and not args.tls:
+        parser.error("--http2 needs --tls (HTTP/2 is negotiated with TLS ALPN)")
+    return args
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -1017,6 +1129,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         plan = dataclasses.replace(plan, idle_seconds=args.idle)
     if args.echo_calls is not None:
         plan = dataclasses.replace(plan, echo_calls=args.echo_calls)
+    if args.growth:
+        plan = dataclasses.replace(plan, growth_calls=args.growth)
     transports = ["streamable-http", "sse"] if args.transport == "both" else [args.transport]
     peer = shlex.split(args.peer_command) if args.peer_command else None
     command = relay_command()
@@ -1037,6 +1151,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
     benches = []
     with tempfile.TemporaryDirectory(prefix="mcp-remote-py-bench-") as tmp:
+        tls = Tls.create(Path(tmp), args.http2) if args.tls else None
+        if tls is not None:  # a Node peer trusts the throwaway CA this way
+            os.environ["NODE_EXTRA_CA_CERTS"] = str(tls.ca_file)
         for transport in transports:
             say(f"{transport}:")
             bench = TransportBench(
@@ -1047,6 +1164,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 args.json_response,
                 Path(tmp),
                 say,
+                tls,
             )
             started = time.monotonic()
             with trio.fail_after(1800):
@@ -1075,6 +1193,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             mode = "legacy HTTP+SSE"
         elif bench.json_response:
             mode = "JSON answers"
+        if bench.tls is not None:
+            mode += ", HTTPS on hypercorn, " + ("HTTP/2" if bench.tls.http2 else "HTTP/1.1")
         print(f"\n{bench.transport} ({mode}; ratio = value / direct)\n")
         print(table(bench))
         for note in bench.notes:

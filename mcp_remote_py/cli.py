@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="resolve names to IPv4 addresses only, for hosts whose IPv6 path is broken "
         "(e.g. localhost resolving to ::1 while the server listens on 127.0.0.1). e.g. --ipv4",
     )
+    # HTTP/2 is measured (python -m bench.run --tls --http2), not offered: on loopback TLS it
+    # cost 0.5 ms more per call, twice the time for a 5 MB answer and 20-50% more CPU, with no
+    # more calls per second; and httpcore fails the requests in flight when a server ends a
+    # connection with GOAWAY, as nginx does every 1000 requests (encode/httpcore#1054).
+    parser.add_argument("--http2", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--ca-file",
         metavar="PATH",
@@ -329,6 +334,7 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
             ipv4=args.ipv4,
             headers=tuple(headers),
             tcp_keepalive=args.keepalive,
+            http2=args.http2,
         ),
         ignore_tools=list(args.ignore_tool),
         request_timeout=args.request_timeout,

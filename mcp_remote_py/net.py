@@ -63,6 +63,7 @@ class NetworkOptions:
     ipv4: bool = False
     headers: tuple[tuple[str, str], ...] = ()
     tcp_keepalive: float = 30.0  # seconds of silence before TCP probes; 0: off
+    http2: bool = False  # offer HTTP/2 over TLS (ALPN); plain http stays HTTP/1.1
 
 
 def _ssl_context(options: NetworkOptions) -> ssl.SSLContext | bool:
@@ -125,12 +126,16 @@ def _build_client(options: NetworkOptions) -> httpx.AsyncClient:
         "trust_env": True,
     }
     if options.tcp_keepalive <= 0:
-        return httpx.AsyncClient(verify=verify, limits=limits, **settings)
+        return httpx.AsyncClient(verify=verify, limits=limits, http2=options.http2, **settings)
     socket_options = _keepalive_options(options.tcp_keepalive)
 
     def transport(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(
-            verify=verify, limits=limits, socket_options=socket_options, proxy=proxy
+            verify=verify,
+            limits=limits,
+            socket_options=socket_options,
+            proxy=proxy,
+            http2=options.http2,
         )
 
     # Socket options need our own transport, and giving httpx a transport turns its environment

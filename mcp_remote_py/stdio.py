@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import trio
 
+from . import memory
 from .jsonrpc import LineSplitter
 
 __all__ = ["StdoutWriter", "client_lines"]
@@ -24,6 +25,8 @@ CHUNK = 1 << 16
 JOIN_BELOW = 1 << 16
 ENCODE_SLICE = 1 << 20
 PIPE_SIZE = 1 << 20
+# After writing a message this large, the C heap is trimmed (memory.release_soon).
+RELEASE_AFTER = 1 << 20
 
 
 def _use_fd_stream(fd: int) -> bool:
@@ -113,6 +116,8 @@ class StdoutWriter:
             for part in _parts(data):
                 if not await self._write(part):
                     return
+        if len(data) >= RELEASE_AFTER:
+            memory.release_soon()
 
     async def _write(self, part: bytes) -> bool:
         try:

@@ -51,6 +51,8 @@ REQUIRED_MODULES = [
     "certifi",
     "trio",
     "httpx",
+    "httpcore._async.http2",
+    "h2",
     "msgspec",
     "platformdirs",
 ]

@@ -338,13 +338,15 @@ class HttpFaults:
     * ``{"endpoint_origin": "http://host:port"}``: (legacy SSE) rewrite the ``endpoint`` event of
       every new stream so that it points to that origin.
 
-    ``GET /_faults`` returns how many requests each fault has met so far.
+    ``GET /_faults`` returns how many requests each fault has met so far, and under
+    ``"http_versions"`` how many MCP requests came over each HTTP version.
     """
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.armed: dict[str, Any] = {}
         self.met = {"status": 0, "garbage": 0}
+        self.http_versions: dict[str, int] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -353,6 +355,8 @@ class HttpFaults:
         if scope["path"] == "/_faults":
             await self._control(scope, receive, send)
             return
+        version = str(scope.get("http_version", "?"))
+        self.http_versions[version] = self.http_versions.get(version, 0) + 1
         if scope["method"] == "GET" and "endpoint_origin" in self.armed:
             await self.app(scope, receive, self._rewrite_endpoint(send))
             return
@@ -444,8 +448,9 @@ class HttpFaults:
                 if not event.get("more_body"):
                     break
             self.armed = json.loads(body)
+        report = {**self.met, "http_versions": self.http_versions}
         await _respond(
-            send, 200, json.dumps(self.met).encode(), [(b"content-type", b"application/json")]
+            send, 200, json.dumps(report).encode(), [(b"content-type", b"application/json")]
         )
 
 
@@ -545,6 +550,9 @@ def _serve_hypercorn(options: Options, sock: socket.socket, url: str) -> None:
     config.keyfile = options.ssl_keyfile
     config.alpn_protocols = ["h2", "http/1.1"]
     config.graceful_timeout = 1
+    # hypercorn ends a connection after 1000 requests by default (GOAWAY on HTTP/2, as nginx
+    # does), and httpcore fails the requests in flight on it. Benchmarks measure throughput.
+    config.keep_alive_max_requests = 10_000_000
     config.loglevel = "WARNING"
     config.accesslog = None
 
