@@ -13,10 +13,9 @@ Classification follows JSON-RPC 2.0: a *request* has ``method`` and ``id``; a *n
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from typing import Any
-
-import msgspec
 
 __all__ = [
     "CONNECTION_LOST",
@@ -137,18 +136,23 @@ def _require_utf8(data: bytes) -> None:
         raise UnicodeDecodeError("utf-8", data[:4], 0, 1, "not UTF-8 (UTF-16/32 or a BOM)")
 
 
-class _Envelope(msgspec.Struct):
-    """The members of a message that classify it. The others are checked to be well-formed JSON
-    and skipped; ``result``, ``error`` and ``params`` are kept as unparsed spans to see whether
-    they are there."""
+@functools.cache
+def _envelope_decoder() -> Any:
+    """msgspec's decoder for the members of a message that classify it; the others are checked to
+    be well-formed JSON and skipped, and ``result`` and ``error`` are kept as unparsed spans to
+    see whether they are there. msgspec is imported on the first large message (start-up)."""
+    import msgspec
 
-    id: Any = msgspec.UNSET
-    method: Any = msgspec.UNSET
-    result: msgspec.Raw = msgspec.Raw()
-    error: msgspec.Raw = msgspec.Raw()
-
-
-_ENVELOPE = msgspec.json.Decoder(_Envelope)
+    envelope = msgspec.defstruct(
+        "Envelope",
+        [
+            ("id", Any, msgspec.UNSET),
+            ("method", Any, msgspec.UNSET),
+            ("result", msgspec.Raw, msgspec.Raw()),
+            ("error", msgspec.Raw, msgspec.Raw()),
+        ],
+    )
+    return msgspec.json.Decoder(envelope)
 
 
 def _envelope(data: bytes | str) -> dict[str, Any] | None:
@@ -158,10 +162,12 @@ def _envelope(data: bytes | str) -> dict[str, Any] | None:
     A 5 MB tool result costs json.loads about 7 ms and a second copy of its text; this check of
     the whole line (well-formed JSON, valid UTF-8) takes about 2 ms and builds nothing big.
     """
+    import msgspec
+
     try:
         if isinstance(data, bytes) and not data.isascii():
             data.decode("utf-8")  # msgspec does not check the UTF-8 of the strings it skips
-        envelope = _ENVELOPE.decode(data)
+        envelope = _envelope_decoder().decode(data)
     except msgspec.ValidationError:
         return None  # a batch, a bare value, or an object with no room for the checks below
     except msgspec.DecodeError as exc:

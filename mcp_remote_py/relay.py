@@ -393,6 +393,8 @@ class Relay:
     async def _session_for(self, message: Message | None) -> tuple[Transport, bool]:
         """The live transport; if there is none, open one (with ``message`` the first time, then
         True) or re-establish the lost session by replaying the client's initialize."""
+        if self._opener is None and self.transport is not None:
+            return self.transport, False  # the common case, without a checkpoint
         if self._opener is not None and self._opener is not message:
             await self._opener_done.wait()
         async with self._session_lock:
