@@ -55,6 +55,8 @@ DELETE_TIMEOUT = 2.0
 # A GET stream that stayed open this long was healthy; its end is not an error to back off from.
 HEALTHY_STREAM = 1.0
 STREAM_HEADERS_TIMEOUT = 10.0
+# How long the requests after notifications/initialized wait for the GET stream to open.
+LISTEN_HEAD_START = 1.0
 # After a request's answer, how long to wait for the server to end its stream (so the
 # connection can be reused) before closing it ourselves.
 DRAIN_AFTER_ANSWER = 1.0
@@ -250,10 +252,19 @@ class StreamableHttpTransport(Transport):
             await response.aclose()
         if message.method == "notifications/initialized" and self._listener is None:
             self._listener = trio.CancelScope()
-            self._nursery.start_soon(self._listen, self._listener)
+            listening = trio.Event()
+            self._nursery.start_soon(self._listen, self._listener, listening)
+            # TypeScript SDK servers (server-everything among them) send the requests they make
+            # on their own, such as roots/list from a tool, only on the GET stream (§Listening
+            # for messages from the server), and drop them while none is open. So the client's
+            # next request goes out once the stream is open, as the TypeScript client's does;
+            # bounded, so that a proxy holding back the stream's headers costs one second once.
+            with trio.move_on_after(LISTEN_HEAD_START):
+                await listening.wait()
 
-    async def _listen(self, scope: trio.CancelScope) -> None:
-        """The GET stream for server-initiated requests and notifications, kept open."""
+    async def _listen(self, scope: trio.CancelScope, listening: trio.Event) -> None:
+        """The GET stream for server-initiated requests and notifications, kept open.
+        ``listening`` is set once the first attempt has its answer (or failed)."""
         cursor = StreamCursor()
         attempt = 0
         with scope:
@@ -263,9 +274,12 @@ class StreamableHttpTransport(Transport):
                     headers["Last-Event-ID"] = cursor.last_event_id
                 opened = time.monotonic()
                 try:
-                    response = await self._send(
-                        self.client.build_request("GET", self.url, headers=headers)
-                    )
+                    try:
+                        response = await self._send(
+                            self.client.build_request("GET", self.url, headers=headers)
+                        )
+                    finally:
+                        listening.set()
                 except UpstreamHttpError as exc:
                     if exc.status == 405:
                         log.debug("the server offers no GET stream (HTTP 405); that is fine")

@@ -112,3 +112,18 @@ async def test_a_cookie_the_server_sets_is_sent_back(server: Server, tmp_path: P
         answer = await relay.read_message()
     seen = json.loads(answer["result"]["content"][0]["text"])
     assert seen.get("cookie") == "sticky=backend-2"
+
+
+async def test_the_get_stream_opens_before_the_next_request(server: Server, tmp_path: Path) -> None:
+    # TypeScript SDK servers send their own requests (roots/list from a tool) only on the GET
+    # stream and drop them while it is not open: the request right after initialized must not
+    # overtake the GET.
+    if server.flags[-1] == "sse":
+        pytest.skip("legacy SSE opens its stream before anything else")
+    async with raw_relay([server.url()], tmp_path) as relay:
+        await relay.initialize()  # sends notifications/initialized right after the answer
+        await relay.request(1, "tools/call", {"name": "echo", "arguments": {"text": "x"}})
+        assert (await relay.read_message())["result"]["content"][0]["text"] == "x"
+    arrivals = (await faults_met(server))["arrivals"]
+    after = arrivals[arrivals.index("POST notifications/initialized") + 1 :]
+    assert after[:2] == ["GET", "POST tools/call"], arrivals

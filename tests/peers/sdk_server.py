@@ -338,8 +338,9 @@ class HttpFaults:
     * ``{"endpoint_origin": "http://host:port"}``: (legacy SSE) rewrite the ``endpoint`` event of
       every new stream so that it points to that origin.
 
-    ``GET /_faults`` returns how many requests each fault has met so far, and under
-    ``"http_versions"`` how many MCP requests came over each HTTP version.
+    ``GET /_faults`` returns how many requests each fault has met so far, under
+    ``"http_versions"`` how many MCP requests came over each HTTP version, and under
+    ``"arrivals"`` the order requests were taken up in ("GET", "POST <method>", "DELETE").
     """
 
     def __init__(self, app: Any) -> None:
@@ -347,6 +348,25 @@ class HttpFaults:
         self.armed: dict[str, Any] = {}
         self.met = {"status": 0, "garbage": 0}
         self.http_versions: dict[str, int] = {}
+        self.arrivals: list[str] = []
+
+    def _noting_arrival(self, receive: Any) -> Any:
+        noted = False
+
+        async def noting() -> Any:
+            nonlocal noted
+            message = await receive()
+            if not noted and message["type"] == "http.request":
+                noted = True
+                try:
+                    body = json.loads(message.get("body", b""))
+                    method = body.get("method", "(answer)") if isinstance(body, dict) else "?"
+                except ValueError:
+                    method = "?"
+                self.arrivals.append(f"POST {method}")
+            return message
+
+        return noting
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -357,6 +377,10 @@ class HttpFaults:
             return
         version = str(scope.get("http_version", "?"))
         self.http_versions[version] = self.http_versions.get(version, 0) + 1
+        if scope["method"] == "POST":
+            receive = self._noting_arrival(receive)
+        else:
+            self.arrivals.append(scope["method"])
         if scope["method"] == "GET" and "endpoint_origin" in self.armed:
             await self.app(scope, receive, self._rewrite_endpoint(send))
             return
@@ -448,7 +472,7 @@ class HttpFaults:
                 if not event.get("more_body"):
                     break
             self.armed = json.loads(body)
-        report = {**self.met, "http_versions": self.http_versions}
+        report = {**self.met, "http_versions": self.http_versions, "arrivals": self.arrivals}
         await _respond(
             send, 200, json.dumps(report).encode(), [(b"content-type", b"application/json")]
         )
