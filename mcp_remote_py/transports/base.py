@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import trio
@@ -94,11 +94,14 @@ class Transport(abc.ABC):
 
 @dataclass(slots=True)
 class StreamCursor:
-    """Where an SSE stream got to: the last event id and the server's ``retry`` advice."""
+    """Where an SSE stream got to: the last event id, the server's ``retry`` advice, and whether
+    the answer to ``awaiting`` (the request whose POST opened it) has come. Long-lived streams
+    (legacy SSE, the GET stream) await nothing and so remember nothing per message."""
 
+    awaiting: RequestId | None = None
+    answered: bool = False
     last_event_id: str | None = None
     retry_ms: int | None = None
-    answered: set[RequestId] = field(default_factory=set)
     problem: str | None = None
 
 
@@ -116,8 +119,12 @@ async def deliver_payload(
         log.warning("ignored a message from the server that is not JSON-RPC: %s", cursor.problem)
         return
     for message in messages:
-        if message.kind is Kind.RESPONSE and message.id is not None:
-            cursor.answered.add(message.id)
+        if (
+            message.kind is Kind.RESPONSE
+            and message.id is not None
+            and message.id == cursor.awaiting
+        ):
+            cursor.answered = True
         await deliver(message)
 
 

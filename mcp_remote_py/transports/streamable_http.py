@@ -127,7 +127,7 @@ class StreamableHttpTransport(Transport):
         request_id = message.id
         assert request_id is not None
         response = await self._send(self._post_request(message))
-        cursor = StreamCursor()
+        cursor = StreamCursor(awaiting=request_id)
         try:
             if message.method == "initialize":
                 self._learn_session(response)
@@ -137,13 +137,13 @@ class StreamableHttpTransport(Transport):
                     "answer",
                     "a Streamable HTTP server must answer a request with JSON or an event stream",
                 )
-            await self._read_answer(response, cursor, request_id)
+            await self._read_answer(response, cursor)
         except ConnectionLost:
             if cursor.last_event_id is None:
                 raise
         finally:
             await response.aclose()
-        if request_id not in cursor.answered:
+        if not cursor.answered:
             await self._resume(cursor, request_id)
 
     def _learn_session(self, response: httpx.Response) -> None:
@@ -155,9 +155,7 @@ class StreamableHttpTransport(Transport):
             raise ProtocolViolation("the server sent an Mcp-Session-Id with invalid characters")
         self.session_id = session_id
 
-    async def _read_answer(
-        self, response: httpx.Response, cursor: StreamCursor, request_id: RequestId | None
-    ) -> None:
+    async def _read_answer(self, response: httpx.Response, cursor: StreamCursor) -> None:
         content_type = check_content_type(response, "application/json", ACCEPT_STREAM)
         if content_type == "application/json":
             try:
@@ -166,16 +164,14 @@ class StreamableHttpTransport(Transport):
                 raise ConnectionLost(f"the server's answer broke off ({exc})") from exc
             await deliver_payload(body, self._deliver, cursor, "JSON body")
             return
-        await self._read_stream(response, cursor, request_id)
+        await self._read_stream(response, cursor)
 
-    async def _read_stream(
-        self, response: httpx.Response, cursor: StreamCursor, request_id: RequestId | None
-    ) -> None:
+    async def _read_stream(self, response: httpx.Response, cursor: StreamCursor) -> None:
         events = read_events(response)
         try:
             async for event in events:
                 await self._handle_event(event, cursor)
-                if request_id is not None and request_id in cursor.answered:
+                if cursor.answered:
                     break
             else:
                 return
@@ -185,7 +181,7 @@ class StreamableHttpTransport(Transport):
                 async for event in events:
                     await self._handle_event(event, cursor)
         except ConnectionLost:
-            if request_id is None or request_id not in cursor.answered:
+            if not cursor.answered:
                 raise
         finally:
             await events.aclose()
@@ -227,12 +223,12 @@ class StreamableHttpTransport(Transport):
                 break
             try:
                 check_content_type(response, ACCEPT_STREAM)
-                await self._read_stream(response, cursor, request_id)
+                await self._read_stream(response, cursor)
             except ConnectionLost:
                 pass
             finally:
                 await response.aclose()
-            if request_id in cursor.answered:
+            if cursor.answered:
                 return
         if cursor.problem:
             raise ProtocolViolation(f"the server's answer could not be read: {cursor.problem}")
@@ -247,7 +243,7 @@ class StreamableHttpTransport(Transport):
                 # Not what §Sending messages asks for a notification, but harmless: relay it.
                 content_type = response.headers.get("content-type", "")
                 if "json" in content_type or "event-stream" in content_type:
-                    await self._read_answer(response, StreamCursor(), None)
+                    await self._read_answer(response, StreamCursor())
         finally:
             await response.aclose()
         if message.method == "notifications/initialized" and self._listener is None:
@@ -295,7 +291,7 @@ class StreamableHttpTransport(Transport):
                 else:
                     try:
                         check_content_type(response, ACCEPT_STREAM)
-                        await self._read_stream(response, cursor, None)
+                        await self._read_stream(response, cursor)
                     except UpstreamError as exc:
                         log.debug("GET stream ended: %s", exc)
                     finally:
