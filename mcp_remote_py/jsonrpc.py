@@ -184,12 +184,12 @@ def _envelope(data: bytes | str) -> dict[str, Any] | None:
     return members
 
 
-def _loads(data: bytes | str) -> Any:
+def _loads(data: bytes | str, one_line: bool) -> Any:
     """``data`` parsed: in full, or (one-line messages above KEEP_PARSED_BELOW, whose parsed form
     is never kept) only its envelope. Raises ValueError, UnicodeDecodeError or RecursionError."""
     if isinstance(data, bytes):
         _require_utf8(data)
-    if len(data) > KEEP_PARSED_BELOW and not _spans_lines(data):
+    if one_line and len(data) > KEEP_PARSED_BELOW:
         members = _envelope(data)
         if members is not None:
             return members
@@ -210,7 +210,7 @@ def parse_message(line: bytes) -> Message:
     and stdio clients do not send them.
     """
     try:
-        body = _loads(line)
+        body = _loads(line, not _spans_lines(line))
     except UnicodeDecodeError as exc:
         raise MessageError(
             PARSE_ERROR, f"the line is not valid UTF-8 (byte {exc.start}): JSON-RPC needs UTF-8"
@@ -230,8 +230,9 @@ def parse_payload(data: bytes | str) -> list[Message]:
     Messages whose text spans several lines keep no raw form, so that they are re-encoded onto
     one line before they reach stdout.
     """
+    one_line = not _spans_lines(data)
     try:
-        body = _loads(data)
+        body = _loads(data, one_line)
     except ValueError as exc:  # UnicodeDecodeError included
         raise MessageError(PARSE_ERROR, f"the server sent data that is not JSON: {exc}") from None
     except RecursionError:
@@ -239,7 +240,7 @@ def parse_payload(data: bytes | str) -> list[Message]:
     if isinstance(body, list):
         # 2025-03-26 §Transports allows a batch; its elements are re-encoded one per line.
         return [_classify(item, b"") for item in body]
-    return [_classify(body, b"" if _spans_lines(data) else data)]
+    return [_classify(body, data if one_line else b"")]
 
 
 def line(message: Message | dict[str, Any]) -> bytes | str:

@@ -9,15 +9,12 @@ gone. Elsewhere (macOS, Windows, musl) this does nothing.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 
 import trio
 
 __all__ = ["release_soon"]
-
-log = logging.getLogger("mcp_remote_py")
 
 # A large message's buffers are released by then (it is written, its event dropped).
 DELAY = 0.5

@@ -80,8 +80,9 @@ class EventParser:
                 next_lf = chunk.find(b"\n", pos)
             if 0 <= next_cr < pos:
                 next_cr = chunk.find(b"\r", pos)
-        if pos < size:
-            self._keep(chunk[pos:] if pos else chunk)
+        if pos < size:  # the start of a line that ends in a later chunk
+            with memoryview(chunk) as view:
+                self._pending += view[pos:]
         return events
 
     def finish(self) -> list[Event]:
@@ -89,10 +90,6 @@ class EventParser:
         says; a line ended by a lone CR was already complete when the CR came."""
         self._pending = bytearray()
         return []
-
-    def _keep(self, piece: bytes) -> None:
-        with memoryview(piece) as view:
-            self._pending += view
 
     def _line(self, chunk: bytes, start: int, end: int) -> Event | None:
         if not self._pending:
