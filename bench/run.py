@@ -570,14 +570,20 @@ class StdioRelay(Endpoint):
     async def open(self, nursery: trio.Nursery) -> float:
         started = time.perf_counter()
         with self.stderr_path.open("wb") as stderr:
-            self.process = await trio.lowlevel.open_process(
-                self.command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                env=child_env(),
-                cwd=tempfile.gettempdir(),
-            )
+            try:
+                self.process = await trio.lowlevel.open_process(
+                    self.command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    env=child_env(),
+                    cwd=tempfile.gettempdir(),  # so a relative command path will not do
+                )
+            except OSError as exc:
+                raise BenchError(
+                    f"could not start {self.label} ({shlex.join(self.command)}): {exc}; "
+                    "give the command as an absolute path or a name on PATH"
+                ) from exc
         self.pid = self.process.pid
         nursery.start_soon(self._read)
         with trio.fail_after(READY_TIMEOUT):

@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     # more calls per second; and httpcore fails the requests in flight when a server ends a
     # connection with GOAWAY, as nginx does every 1000 requests (encode/httpcore#1054).
     parser.add_argument("--http2", action="store_true", help=argparse.SUPPRESS)
+    # The escape hatch from the built-in HTTP/1.1 (http1.py) to httpx's own transport, and the
+    # way to measure one against the other (bench/README.md).
+    parser.add_argument("--httpx-transport", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--ca-file",
         metavar="PATH",
@@ -335,6 +338,7 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
             headers=tuple(headers),
             tcp_keepalive=args.keepalive,
             http2=args.http2,
+            httpx_transport=args.httpx_transport,
         ),
         ignore_tools=list(args.ignore_tool),
         request_timeout=args.request_timeout,

@@ -64,14 +64,18 @@ class NetworkOptions:
     headers: tuple[tuple[str, str], ...] = ()
     tcp_keepalive: float = 30.0  # seconds of silence before TCP probes; 0: off
     http2: bool = False  # offer HTTP/2 over TLS (ALPN); plain http stays HTTP/1.1
+    httpx_transport: bool = False  # httpx's transport (httpcore, h11) instead of http1.py
 
 
-def _ssl_context(options: NetworkOptions) -> ssl.SSLContext | bool:
+def _ssl_context(options: NetworkOptions) -> ssl.SSLContext:
     if options.insecure:
-        return False
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
     import truststore  # imported here: plain-http use never pays for it
 
-    context: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if options.ca_file:
         context.load_verify_locations(cafile=options.ca_file)
     return context
@@ -117,36 +121,46 @@ def build_client(options: NetworkOptions) -> httpx.AsyncClient:
 def _build_client(options: NetworkOptions) -> httpx.AsyncClient:
     headers = {"User-Agent": f"mcp-remote-py/{__version__}", "Accept-Encoding": "identity"}
     headers.update(dict(options.headers))
-    verify = _ssl_context(options)
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=32)
     settings: dict[str, Any] = {
         "headers": headers,
         "timeout": httpx.Timeout(connect=options.connect_timeout, read=None, write=60.0, pool=None),
         "follow_redirects": False,
         "trust_env": True,
     }
-    if options.tcp_keepalive <= 0:
-        return httpx.AsyncClient(verify=verify, limits=limits, http2=options.http2, **settings)
-    socket_options = _keepalive_options(options.tcp_keepalive)
+    socket_options = _keepalive_options(options.tcp_keepalive) if options.tcp_keepalive > 0 else []
+    contexts: list[ssl.SSLContext] = []
 
-    def transport(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
+    def ssl_context() -> ssl.SSLContext:  # made once, on first use
+        if not contexts:
+            contexts.append(_ssl_context(options))
+        return contexts[0]
+
+    def httpx_transport(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(
-            verify=verify,
-            limits=limits,
+            verify=ssl_context(),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             socket_options=socket_options,
             proxy=proxy,
             http2=options.http2,
         )
 
-    # Socket options need our own transport, and giving httpx a transport turns its environment
-    # proxies off: mount them back, with httpx's own reading of HTTP(S)_PROXY/ALL_PROXY/NO_PROXY.
+    transport: httpx.AsyncBaseTransport
+    if options.http2 or options.httpx_transport:
+        transport = httpx_transport()
+    else:
+        from .http1 import Http1Transport
+
+        transport = Http1Transport(ssl_context, socket_options)
+    # Giving httpx a transport turns its environment proxies off: mount them back, with httpx's
+    # own reading of HTTP(S)_PROXY/ALL_PROXY/NO_PROXY, on httpx's transport (it speaks to
+    # proxies; Http1Transport does not).
     from httpx._utils import get_environment_proxies
 
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-        pattern: None if proxy is None else transport(proxy)
+        pattern: None if proxy is None else httpx_transport(proxy)
         for pattern, proxy in get_environment_proxies().items()
     }
-    return httpx.AsyncClient(transport=transport(), mounts=mounts, **settings)
+    return httpx.AsyncClient(transport=transport, mounts=mounts, **settings)
 
 
 class _IPv4Resolver(trio.abc.HostnameResolver):
