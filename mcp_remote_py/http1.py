@@ -257,14 +257,21 @@ class Http1Transport(httpx.AsyncBaseTransport):
         try:
             connection.read_timeout = timeouts.get("read")
             connection.write_timeout = timeouts.get("write")
-            await connection.send(head)
-            while True:
-                version, status, reason, headers = await _read_head(connection)
-                if not 100 <= status < 200:
-                    break
-                if status == 101:
-                    raise httpx.RemoteProtocolError("the server switched protocols unasked (101)")
-            length, chunked, reusable = _framing(request, version, status, headers)
+            try:
+                await connection.send(head)
+            except httpx.WriteError as exc:
+                # A server (or a proxy: nginx's 413 for a body over client_max_body_size) may
+                # answer and close before taking the whole request; its answer says more than a
+                # broken write. The request was not all sent, so the connection is done.
+                try:
+                    version, status, reason, headers = await _read_final_head(connection)
+                except httpx.TransportError:
+                    raise exc from None
+                length, chunked, _ = _framing(request, version, status, headers)
+                reusable = False
+            else:
+                version, status, reason, headers = await _read_final_head(connection)
+                length, chunked, reusable = _framing(request, version, status, headers)
         except BaseException:
             await self._discard(connection)
             raise
@@ -421,6 +428,17 @@ async def _read_head(connection: _Connection) -> Head:
         headers.append((name, value.strip(b" \t")))
     reason = parts[2] if len(parts) > 2 else b""
     return parts[0], int(parts[1]), reason, headers
+
+
+async def _read_final_head(connection: _Connection) -> Head:
+    """The head of the final answer, after any interim 1xx answers."""
+    while True:
+        head = await _read_head(connection)
+        status = head[1]
+        if status == 101:
+            raise httpx.RemoteProtocolError("the server switched protocols unasked (101)")
+        if not 100 <= status < 200:
+            return head
 
 
 def _framing(
