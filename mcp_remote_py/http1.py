@@ -27,10 +27,11 @@ the environment, and HTTP/2.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -46,7 +47,8 @@ MAX_IDLE = 32
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
-_FORBIDDEN_IN_FIELDS = re.compile(rb"[\r\n\0]")
+_FORBIDDEN_IN_VALUES = re.compile(rb"[\r\n\0]")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2
 
 SocketOption = tuple[int, int, int]
 
@@ -152,13 +154,14 @@ class _Body(httpx.AsyncByteStream):
             parts = self._fixed(connection, self._length)
         else:
             parts = self._until_close(connection)
-        async for part in parts:
-            yield part
+        async with contextlib.aclosing(parts):
+            async for part in parts:
+                yield part
         connection, self._connection = self._connection, None
         if connection is not None:
             await self._transport._release(connection, self._reusable and not connection.buffer)
 
-    async def _fixed(self, connection: _Connection, length: int) -> AsyncIterator[bytes]:
+    async def _fixed(self, connection: _Connection, length: int) -> AsyncGenerator[bytes, None]:
         remaining = length
         buffer = connection.buffer
         if buffer:
@@ -179,7 +182,7 @@ class _Body(httpx.AsyncByteStream):
             remaining -= len(data)
             yield data
 
-    async def _until_close(self, connection: _Connection) -> AsyncIterator[bytes]:
+    async def _until_close(self, connection: _Connection) -> AsyncGenerator[bytes, None]:
         self._reusable = False
         if connection.buffer:
             yield bytes(connection.buffer)
@@ -187,7 +190,7 @@ class _Body(httpx.AsyncByteStream):
         while data := await connection.receive():
             yield data
 
-    async def _chunks(self, connection: _Connection) -> AsyncIterator[bytes]:
+    async def _chunks(self, connection: _Connection) -> AsyncGenerator[bytes, None]:
         """RFC 9112 §7.1: chunk-size [ext] CRLF data CRLF … 0 CRLF trailers CRLF."""
         buffer = connection.buffer
         while True:
@@ -369,11 +372,15 @@ def _request_head(request: httpx.Request, body: bytes) -> bytes:
             for name, value in fields
             if name.lower() not in (b"transfer-encoding", b"content-length")
         ] + [(b"Content-Length", str(len(body)).encode())]
-    lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
+    method = request.method.encode("ascii", "replace")
+    if not _TOKEN.fullmatch(method):
+        raise httpx.LocalProtocolError(f"the request method {request.method!r} is not a token")
+    lines = [b"%s %s HTTP/1.1\r\n" % (method, request.url.raw_path)]
     for name, value in fields:
-        if _FORBIDDEN_IN_FIELDS.search(value) or _FORBIDDEN_IN_FIELDS.search(name):
+        if _FORBIDDEN_IN_VALUES.search(value) or not _TOKEN.fullmatch(name):
             raise httpx.LocalProtocolError(
-                f"the request header {name.decode('latin-1')!r} contains a line break or NUL"
+                f"the request header {name.decode('latin-1')!r} is not a valid name, or its "
+                "value contains a line break or NUL"
             )
         lines.append(name + b": " + value + b"\r\n")
     lines.append(b"\r\n")
