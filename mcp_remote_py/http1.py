@@ -10,7 +10,7 @@ What it does:
 
 * Keep-alive: a connection goes back to the pool once its answer's body has been read to the end,
   and is reused only if the server did not close it meanwhile (the socket is not readable) and it
-  has been idle less than ``KEEPALIVE_EXPIRY`` (httpx's default, 5 s, which is also uvicorn's).
+  has been idle less than ``KEEPALIVE_EXPIRY``.
 * Framing of answers (RFC 9112 §6.3): no body for HEAD, 1xx, 204 and 304; chunked transfer coding
   (chunk extensions and trailers are read and dropped); Content-Length; otherwise until the server
   closes. Interim 1xx answers are skipped. Bare LF line ends are accepted, as h11 does.
@@ -42,7 +42,10 @@ __all__ = ["Http1Transport"]
 READ_SIZE = 65536
 MAX_HEAD = 65536  # status line and headers of one answer
 MAX_LINE = 8192  # a chunk-size line or a trailer field
-KEEPALIVE_EXPIRY = 5.0
+# uvicorn and Node's http server close a connection after 5 s idle (httpx also expires its own
+# at 5 s). Giving one up at 4 s means a request is never written to a connection the server is
+# closing at that moment, which would lose it: RFC 9112 §9.3.1 forbids resending a POST.
+KEEPALIVE_EXPIRY = 4.0
 MAX_IDLE = 32
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
