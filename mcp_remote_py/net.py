@@ -409,6 +409,8 @@ _HINTS = {
     405: "The URL does not accept this method: check the path (often /mcp, or /sse for older "
     "servers) and --transport",
     406: "The server refused the Accept header: it may not implement MCP's Streamable HTTP",
+    413: "The message is larger than the server, or a proxy in front of it, accepts: raise the "
+    "limit there (nginx: client_max_body_size, 1 MB unless set)",
     429: "The server is rate-limiting; the relay waits and tries again",
 }
 

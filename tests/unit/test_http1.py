@@ -29,7 +29,13 @@ import trustme
 from mcp_remote_py import http1
 from mcp_remote_py.errors import ConnectionLost, UpstreamUnavailable
 from mcp_remote_py.http1 import Http1Transport
-from mcp_remote_py.net import NetworkOptions, build_client, describe_network_error, send
+from mcp_remote_py.net import (
+    NetworkOptions,
+    build_client,
+    describe_network_error,
+    http_error,
+    send,
+)
 
 DEADLINE = 5.0  # for every test's server; none should come near it
 
@@ -922,6 +928,9 @@ async def test_an_answer_before_the_whole_request_was_taken(
         assert (response.status_code, response.content) == (413, b"too large")
         assert idle_connections(client) == []  # the request was not all sent: never reused
     assert [type(e) for e in spy.errors] == [httpx.WriteError]
+    error = await http_error(response)  # what the relay makes of it
+    assert (error.status, error.excerpt) == (413, "too large")
+    assert "client_max_body_size" in error.hint
 
 
 async def test_a_server_closing_mid_upload_without_answering(
