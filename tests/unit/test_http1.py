@@ -161,29 +161,23 @@ def answers(*replies: bytes, bytewise: bool = False) -> Handler:
     return handler
 
 
-def answer_then_close(*parts: bytes) -> Handler:
-    """Read one request, write ``parts`` one by one, close."""
+def answer_then_close(*parts: bytes, wait: bool = False) -> Handler:
+    """Read one request, write ``parts`` one by one, close (with ``wait``: keep the connection
+    until the client closes it)."""
 
     async def handler(peer: Peer) -> None:
         await peer.read_request()
         for part in parts:
             await peer.send(part)
             await trio.lowlevel.checkpoint()
+        if wait:
+            await peer.wait_closed()
 
     return handler
 
 
 def answer_then_wait(*parts: bytes) -> Handler:
-    """Read one request, write ``parts``, keep the connection until the client closes it."""
-
-    async def handler(peer: Peer) -> None:
-        await peer.read_request()
-        for part in parts:
-            await peer.send(part)
-            await trio.lowlevel.checkpoint()
-        await peer.wait_closed()
-
-    return handler
+    return answer_then_close(*parts, wait=True)
 
 
 # --- the client side -------------------------------------------------------------------------
