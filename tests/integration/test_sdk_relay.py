@@ -54,6 +54,18 @@ async def test_tools_list_and_call(server: RunningServer, tmp_path: Path) -> Non
     no_traceback(side.stderr())
 
 
+async def test_the_httpx_transport_escape_hatch_works(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    # The hidden --httpx-transport sends through httpx's own transport (httpcore, h11) instead of
+    # http1.py: the way back if the built-in HTTP/1.1 ever trips over a server. It must not rot.
+    async with relay_session(server.url, tmp_path, "--httpx-transport") as (session, side):
+        assert text_of(await session.call_tool("echo", {"text": "via httpcore"})) == "via httpcore"
+        big = await session.call_tool("big", {"size": 200_000})
+        assert len(text_of(big)) == 200_000
+    no_traceback(side.stderr())
+
+
 async def test_prompts_and_resources(server: RunningServer, tmp_path: Path) -> None:
     async with relay_session(server.url, tmp_path) as (session, _):
         prompts = await session.list_prompts()

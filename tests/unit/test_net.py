@@ -6,6 +6,7 @@ import pytest
 from mcp_remote_py.net import (
     NetworkOptions,
     _excerpt,
+    build_client,
     describe_network_error,
     display_url,
     is_loopback_host,
@@ -116,3 +117,27 @@ def test_connect_timeout_names_the_limit() -> None:
     )
     assert "timed out after 7 s" in str(error)
     assert error.transient
+
+
+async def test_the_client_sends_through_http1_and_proxies_through_httpx(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mcp_remote_py.http1 import Http1Transport
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    async with build_client(NetworkOptions()) as client:
+        assert isinstance(client._transport_for_url(httpx.URL("http://a.example/")), Http1Transport)
+        proxied = client._transport_for_url(httpx.URL("https://a.example/mcp"))
+        assert isinstance(proxied, httpx.AsyncHTTPTransport)  # Http1Transport speaks no proxy
+        direct = client._transport_for_url(httpx.URL("https://internal.example/mcp"))
+        assert isinstance(direct, Http1Transport)
+
+
+@pytest.mark.parametrize(
+    "options", [NetworkOptions(httpx_transport=True), NetworkOptions(http2=True)]
+)
+async def test_httpx_transport_and_http2_use_httpx(options: NetworkOptions) -> None:
+    async with build_client(options) as client:
+        transport = client._transport_for_url(httpx.URL("https://a.example/mcp"))
+        assert isinstance(transport, httpx.AsyncHTTPTransport)
