@@ -200,7 +200,10 @@ class _Body(httpx.AsyncByteStream):
             line = await connection.read_line()
             size_text = line.split(b";", 1)[0].strip(b" \t")
             if not _HEX.fullmatch(size_text) or len(size_text) > 16:
-                raise httpx.RemoteProtocolError(f"the server sent a bad chunk size: {line[:40]!r}")
+                # Not quoted: a broken body's bytes may be anything, tokens included.
+                raise httpx.RemoteProtocolError(
+                    f"the server sent a bad chunk-size line ({len(line)} bytes)"
+                )
             remaining = int(size_text, 16)
             if remaining == 0:
                 while await connection.read_line():
@@ -434,7 +437,9 @@ async def _read_head(connection: _Connection) -> Head:
             continue
         name, colon, value = field.partition(b":")
         if not colon or not name or name != name.strip(b" \t"):
-            raise httpx.RemoteProtocolError(f"the server sent a bad header line: {field[:60]!r}")
+            # Named by its field name only: the value may be a cookie or a token.
+            what = f"named {name[:40]!r}" if colon else f"of {len(field)} bytes without a colon"
+            raise httpx.RemoteProtocolError(f"the server sent a bad header line, {what}")
         headers.append((name, value.strip(b" \t")))
     reason = parts[2] if len(parts) > 2 else b""
     return parts[0], int(parts[1]), reason, headers

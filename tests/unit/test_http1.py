@@ -391,14 +391,15 @@ async def test_a_chunk_without_its_crlf(body: bytes, read_size: int) -> None:
 
 @pytest.mark.parametrize(
     "size_line",
-    [b"x", b"-5", b"0x5", b"", b"5 5", b"+5", b"1" * 17, b";ext", b"\xff", b"5\x00"],
+    [b"x", b"-5", b"0x5", b"", b"5 5", b"+5", b"1" * 17, b";ext", b"\xff", b"5\x00", b"tok3n"],
 )
 async def test_a_bad_chunk_size(size_line: bytes) -> None:
     answer = CHUNKED_HEAD + size_line + b"\r\nhello\r\n0\r\n\r\n"
     async with serving(answer_then_wait(answer)) as server, client_for() as client:
-        with pytest.raises(httpx.RemoteProtocolError, match="bad chunk size"):
+        with pytest.raises(httpx.RemoteProtocolError, match="bad chunk-size line") as caught:
             await client.get(server.url())
         await server.peers[0].closed_by_client.wait()
+    assert "tok3n" not in str(caught.value)  # body bytes are never quoted
 
 
 async def test_a_chunk_size_line_without_end() -> None:
@@ -843,6 +844,15 @@ async def test_a_bad_header_line(line: bytes) -> None:
     async with serving(answer_then_wait(answer)) as server, client_for() as client:
         with pytest.raises(httpx.RemoteProtocolError, match="bad header line"):
             await client.get(server.url())
+
+
+async def test_a_bad_header_line_is_named_without_its_value() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nSet-Cookie : session=s3cret\r\nContent-Length: 2\r\n\r\nok"
+    async with serving(answer_then_wait(answer)) as server, client_for() as client:
+        with pytest.raises(httpx.RemoteProtocolError) as caught:
+            await client.get(server.url())
+    assert "Set-Cookie " in str(caught.value)
+    assert "s3cret" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
