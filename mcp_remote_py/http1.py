@@ -19,7 +19,10 @@ What it does:
   exception httpcore would raise, with the OS or TLS error as its cause, so
   ``net.describe_network_error`` reads it the same way.
 * A connection whose answer was not read to the end (the caller closed it early, or was
-  cancelled) is closed, never reused: what is left on it is unknown.
+  cancelled) is closed, never reused: what is left on it is unknown. Nothing is ever resent.
+* When a write breaks, the answer the server sent before closing is read if there is one
+  (nginx's 413 for a body over ``client_max_body_size``).
+* Errors never quote header values or body bytes (they may be cookies or tokens).
 
 What it leaves to httpx (``net.build_client`` mounts httpx's transport for these): proxies from
 the environment, and HTTP/2.
