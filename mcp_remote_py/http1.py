@@ -165,7 +165,7 @@ class _Body(httpx.AsyncByteStream):
                 yield part
         connection, self._connection = self._connection, None
         if connection is not None:
-            await self._transport._release(connection, self._reusable and not connection.buffer)
+            await self._transport._release(connection, self._reusable)
 
     async def _fixed(self, connection: _Connection, length: int) -> AsyncGenerator[bytes, None]:
         remaining = length
@@ -189,7 +189,6 @@ class _Body(httpx.AsyncByteStream):
             yield data
 
     async def _until_close(self, connection: _Connection) -> AsyncGenerator[bytes, None]:
-        self._reusable = False
         if connection.buffer:
             yield bytes(connection.buffer)
             connection.buffer.clear()
@@ -293,7 +292,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
             # 204): the connection is free again before the caller reads it.
             content = bytes(connection.buffer[:length])
             del connection.buffer[:length]
-            await self._release(connection, reusable and not connection.buffer)
+            await self._release(connection, reusable)
             body = httpx.ByteStream(content)
         else:
             body = _Body(self, connection, length, chunked, reusable)
@@ -335,25 +334,27 @@ class Http1Transport(httpx.AsyncBaseTransport):
                     )
                     stream = tls
                     await tls.do_handshake()
-        except trio.TooSlowError:
+        except BaseException as exc:
             if stream is not None:
                 await trio.aclose_forcefully(stream)
-            raise httpx.ConnectTimeout(f"connecting took longer than {timeout:g} s") from None
-        except (OSError, trio.BrokenResourceError) as exc:
-            if stream is not None:
-                await trio.aclose_forcefully(stream)
-            raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
-        except BaseException:
-            if stream is not None:
-                await trio.aclose_forcefully(stream)
+            if isinstance(exc, trio.TooSlowError):
+                raise httpx.ConnectTimeout(f"connecting took longer than {timeout:g} s") from None
+            if isinstance(exc, (OSError, trio.BrokenResourceError)):
+                raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
             raise
         connection = _Connection(key, stream, tcp.socket)
         self._open.add(connection)
         return connection
 
     async def _release(self, connection: _Connection, reusable: bool) -> None:
-        """Pool a connection whose answer was read to the end, or close it."""
-        if reusable and not self._closed and sum(map(len, self._idle.values())) < MAX_IDLE:
+        """Pool a connection whose answer was read to the end, or close it: also when bytes came
+        after that answer (what they are is unknown)."""
+        if (
+            reusable
+            and not connection.buffer
+            and not self._closed
+            and sum(map(len, self._idle.values())) < MAX_IDLE
+        ):
             connection.idle_since = time.monotonic()
             self._idle.setdefault(connection.key, []).append(connection)
         else:

@@ -18,6 +18,7 @@ Design notes:
 from __future__ import annotations
 
 import errno
+import functools
 import html
 import json
 import re
@@ -128,12 +129,10 @@ def _build_client(options: NetworkOptions) -> httpx.AsyncClient:
         "trust_env": True,
     }
     socket_options = _keepalive_options(options.tcp_keepalive) if options.tcp_keepalive > 0 else []
-    contexts: list[ssl.SSLContext] = []
 
+    @functools.cache
     def ssl_context() -> ssl.SSLContext:  # made once, on first use
-        if not contexts:
-            contexts.append(_ssl_context(options))
-        return contexts[0]
+        return _ssl_context(options)
 
     def httpx_transport(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(
