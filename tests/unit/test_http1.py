@@ -780,6 +780,22 @@ async def test_server_closes_without_answering() -> None:
     assert isinstance(error, ConnectionLost)
 
 
+async def test_a_post_lost_on_a_reused_connection_is_not_sent_again() -> None:
+    # The server read the second POST and closed without answering: it may have run it, so the
+    # transport reports the loss and never resends (RFC 9112 §9.3.1; DESIGN: nothing re-sent).
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(OK)
+        await peer.read_request()
+
+    async with serving(handler) as server, client_for() as client:
+        assert (await client.post(server.url(), content=b"1")).content == b"ok"
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await client.post(server.url(), content=b"2")
+    assert server.connections == 1
+    assert [r.rpartition(b"\r\n\r\n")[2] for r in server.requests] == [b"1", b"2"]
+
+
 async def test_server_closes_mid_head() -> None:
     handler = answer_then_close(b"HTTP/1.1 200 OK\r\nContent-Le")
     async with serving(handler) as server, client_for() as client:
