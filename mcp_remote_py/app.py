@@ -7,10 +7,10 @@ import signal
 
 import trio
 
-from .net import build_client, install_ipv4_resolver
-from .parent import launcher_gone, launcher_pid
-from .relay import Relay, RelayOptions
-from .stdio import StdoutWriter, client_lines
+from .shell.net import build_client, install_ipv4_resolver
+from .shell.parent import launcher_gone, launcher_pid
+from .shell.relay import Relay, RelayOptions
+from .shell.stdio import StdoutWriter, client_lines
 
 __all__ = ["run_relay"]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from ._version import __version__
-from .errors import UsageError
-from .headers import join_split_header_args, parse_header, parse_header_file
+from .core.errors import UsageError
+from .core.headers import join_split_header_args, parse_header, parse_header_file
 
 if TYPE_CHECKING:
-    from .relay import OAuthSettings, RelayOptions
+    from .shell.relay import OAuthSettings, RelayOptions
 
 __all__ = ["build_parser", "main", "relay_options"]
 
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_log_file() -> str:
-    from .logs import default_log_file
+    from .shell.logs import default_log_file
 
     return str(default_log_file())
 
@@ -280,9 +280,9 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
     """Validate the parsed arguments into RelayOptions; UsageError says what is wrong."""
     import httpx
 
-    from .backoff import Backoff
-    from .net import NetworkOptions, is_loopback_host
-    from .relay import RelayOptions
+    from .core.backoff import Backoff
+    from .shell.net import NetworkOptions, is_loopback_host
+    from .shell.relay import RelayOptions
 
     raw_url = args.url or environ.get("MCP_HTTP_URL", "")
     if not raw_url:
@@ -374,7 +374,7 @@ def _stored_credential(
 
 
 def _oauth_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> OAuthSettings:
-    from .relay import OAuthSettings
+    from .shell.relay import OAuthSettings
 
     secret = None
     if args.oauth_client_secret_env:
@@ -408,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
         sys.exit(doctor_main(argv[1:]))
     if argv[:1] == ["config"]:
-        from .claude_config import main as config_main
+        from .config import main as config_main
 
         sys.exit(config_main(argv[1:]))
     argv = join_split_header_args(argv)
@@ -419,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         sys.exit(2)
 
-    from .logs import setup_logging
+    from .shell.logs import setup_logging
 
     level = "debug" if args.debug else args.log_level
     setup_logging(level, args.log_file, [value for _, value in options.network.headers])

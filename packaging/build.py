@@ -42,7 +42,7 @@ REQUIRED_DATA = [
 REQUIRED_MODULES = [
     "mcp_remote_py.cli",
     "mcp_remote_py.app",
-    "mcp_remote_py.http1",  # imported inside net.build_client
+    "mcp_remote_py.shell.http1",  # imported inside net.build_client
     "keyring.backends.SecretService",
     "keyring.backends.Windows",
     "keyring.backends.macOS",

@@ -371,7 +371,7 @@ def _login_options(args: argparse.Namespace) -> Any:
     """Validate ``auth login``'s arguments into OAuthOptions (the secret from env or prompt)."""
     import httpx
 
-    from ..net import is_loopback_host
+    from ..shell.net import is_loopback_host
     from .oauth import OAuthOptions
 
     url = httpx.URL(args.url.strip())
@@ -422,8 +422,8 @@ def _cmd_login(args: argparse.Namespace, store: CredentialStore) -> int:
 
     import trio
 
-    from ..errors import UpstreamError
-    from ..net import NetworkOptions, build_client
+    from ..core.errors import UpstreamError
+    from ..shell.net import NetworkOptions, build_client
     from .callback import system_browser
     from .oauth import OAuthSession
 

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import trio
 
-from ..net import NetworkOptions, describe_network_error, display_url, is_loopback_host
+from ..shell.net import NetworkOptions, describe_network_error, display_url, is_loopback_host
 from .errors import OAuthError
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The errors of the OAuth flow, each written as advice: what failed, why, what to run.
 
-UpstreamError (``mcp_remote_py.errors``)
+UpstreamError (``mcp_remote_py.core.errors``)
 └── OAuthError                 discovery, client registration, the browser step or the token
     │                          endpoint failed; ``transient`` says whether waiting may help
     └── AuthorizationRequired  there is no usable token for this server, and signing in again
@@ -12,7 +12,7 @@ authorization code: at most a masked one (``mask_secret``).
 
 from __future__ import annotations
 
-from ..errors import UpstreamError
+from ..core.errors import UpstreamError
 
 __all__ = ["AuthorizationRequired", "OAuthError", "login_hint"]
 

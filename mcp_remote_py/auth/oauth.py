@@ -98,9 +98,9 @@ from authlib.oauth2.rfc6749.parameters import (  # type: ignore[import-untyped]
 )
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
 
-from .. import __version__
-from ..errors import UpstreamError
-from ..net import NetworkOptions, describe_network_error, display_url, is_loopback_host
+from .._version import __version__
+from ..core.errors import UpstreamError
+from ..shell.net import NetworkOptions, describe_network_error, display_url, is_loopback_host
 from .callback import CallbackListener, open_callback_listener, system_browser
 from .discovery import (
     AuthorizationServer,

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import RelayError
+from ..core.errors import RelayError
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend

@@ -82,7 +82,7 @@ def _environment() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    from ..headers import join_split_header_args
+    from ..core.headers import join_split_header_args
 
     parser = build_parser()
     try:
@@ -186,7 +186,7 @@ def _run_doctor(report: Report, args: argparse.Namespace, environ: dict[str, str
     report.facts["url"] = target.shown
 
     async def remote() -> None:
-        from ..net import install_ipv4_resolver
+        from ..shell.net import install_ipv4_resolver
         from .remote import run_remote
 
         if target.hosts:
@@ -200,7 +200,7 @@ def _run_doctor(report: Report, args: argparse.Namespace, environ: dict[str, str
 
 def _target(report: Report, args: argparse.Namespace, environ: dict[str, str]) -> Any:
     from ..cli import relay_options
-    from ..errors import UsageError
+    from ..core.errors import UsageError
     from .remote import Target
 
     section = "Remote"

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .. import __version__
-from ..claude_config import check_entries, command_for_this_install, load_config
+from .._version import __version__
+from ..config import check_entries, command_for_this_install, load_config
 from .report import FAIL, INFO, PASS, SKIP, WARN, Report
 
 __all__ = ["install_kind", "mask_proxy", "run_local"]
@@ -247,7 +247,7 @@ def check_proxies(report: Report, environ: Mapping[str, str]) -> None:
 
 
 def check_claude_config(report: Report, path: Path | None) -> None:
-    from ..claude_config import default_config_path
+    from ..config import default_config_path
 
     section = "Claude Desktop config"
     path = path or default_config_path()

@@ -19,18 +19,24 @@ from typing import Any
 import httpx
 import trio
 
-from .. import __version__
-from ..errors import (
+from .._version import __version__
+from ..core.errors import (
     ConnectionLost,
     ProtocolViolation,
     UpstreamError,
     UpstreamHttpError,
     UpstreamUnavailable,
 )
-from ..jsonrpc import Kind, Message, line, parse_message
-from ..net import NetworkOptions, build_client, describe_network_error, display_url, same_origin
-from ..relay import RelayOptions
-from ..transports.base import read_events
+from ..core.jsonrpc import Kind, Message, line, parse_message
+from ..shell.net import (
+    NetworkOptions,
+    build_client,
+    describe_network_error,
+    display_url,
+    same_origin,
+)
+from ..shell.relay import RelayOptions
+from ..shell.transports.base import read_events
 from . import network
 from .http_checks import (
     buffering_fixes,
@@ -200,7 +206,7 @@ async def check_network(report: Report, target: Target) -> bool:
 
 
 def _proxy(url: httpx.URL) -> str | None:
-    from ..net import proxy_for
+    from ..shell.net import proxy_for
 
     return proxy_for(url)
 
@@ -810,7 +816,7 @@ class Session:
 
 async def real_session(report: Report, target: Target, client: httpx.AsyncClient) -> Session:
     """initialize, notifications/initialized and tools/list through the relay's transports."""
-    from ..transports.negotiate import open_transport
+    from ..shell.transports.negotiate import open_transport
 
     section = "MCP"
     result = Session()

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import trio
 
-from .. import __version__
-from ..backoff import Backoff
-from ..net import NetworkOptions, build_client
-from ..relay import Relay, RelayOptions
+from .._version import __version__
+from ..core.backoff import Backoff
+from ..shell.net import NetworkOptions, build_client
+from ..shell.relay import Relay, RelayOptions
 from .report import FAIL, PASS, SKIP, Report
 from .selftest_server import SERVER_NAME, SelfTestServer
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_remote_py import claude_config
-from mcp_remote_py.claude_config import (
+from mcp_remote_py import config as claude_config
+from mcp_remote_py.config import (
     InstallCommand,
     check_entries,
     command_for_this_install,

@@ -307,7 +307,7 @@ def test_killed_client_takes_its_pipes_along_and_the_relay_ends(server_url: str,
 
 @pytest.mark.xfail(
     sys.platform == "win32" and ONEFILE,
-    reason="mcp_remote_py/parent.py does not yet look past a one-file bootloader on Windows: "
+    reason="mcp_remote_py/shell/parent.py does not yet look past a one-file bootloader on Windows: "
     "it watches the bootloader, which outlives the client",
     strict=False,
 )
@@ -339,7 +339,7 @@ def test_killed_client_ends_the_relay_even_while_its_stdin_stays_open(
 
 @pytest.mark.xfail(
     not ONEFILE and sys.platform != "win32",
-    reason="mcp_remote_py/parent.py takes a one-folder build for a one-file one (sys._MEIPASS is "
+    reason="mcp_remote_py/shell/parent.py takes a one-folder build for a one-file one (sys._MEIPASS is "
     "<folder>/_internal there, not the executable's folder) and watches the client's parent",
     strict=False,
 )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from mcp_remote_py.backoff import Backoff, parse_retry_after
+from mcp_remote_py.core.backoff import Backoff, parse_retry_after
 
 
 def test_delays_grow_and_are_capped() -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_remote_py.errors import UsageError
-from mcp_remote_py.headers import (
+from mcp_remote_py.core.errors import UsageError
+from mcp_remote_py.core.headers import (
     join_split_header_args,
     parse_header,
     parse_header_file,

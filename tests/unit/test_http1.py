@@ -26,10 +26,10 @@ import pytest
 import trio
 import trustme
 
-from mcp_remote_py import http1
-from mcp_remote_py.errors import ConnectionLost, UpstreamUnavailable
-from mcp_remote_py.http1 import Http1Transport
-from mcp_remote_py.net import (
+from mcp_remote_py.shell import http1
+from mcp_remote_py.core.errors import ConnectionLost, UpstreamUnavailable
+from mcp_remote_py.shell.http1 import Http1Transport
+from mcp_remote_py.shell.net import (
     NetworkOptions,
     build_client,
     describe_network_error,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mcp_remote_py.jsonrpc import (
+from mcp_remote_py.core.jsonrpc import (
     INVALID_REQUEST,
     PARSE_ERROR,
     Kind,

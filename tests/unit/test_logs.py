@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from mcp_remote_py.logs import Redactor
+from mcp_remote_py.shell.logs import Redactor
 
 
 def render(message: str, secrets: list[str] | None = None) -> str:

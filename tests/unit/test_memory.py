@@ -5,7 +5,7 @@ import sys
 import pytest
 import trio
 
-from mcp_remote_py import memory
+from mcp_remote_py.shell import memory
 
 
 async def test_release_soon_trims_once_after_a_burst(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mcp_remote_py.net import (
+from mcp_remote_py.shell.net import (
     NetworkOptions,
     _excerpt,
     build_client,
@@ -12,7 +12,7 @@ from mcp_remote_py.net import (
     is_loopback_host,
     same_origin,
 )
-from mcp_remote_py.transports.negotiate import transport_order
+from mcp_remote_py.shell.transports.negotiate import transport_order
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_connect_timeout_names_the_limit() -> None:
 async def test_the_client_sends_through_http1_and_proxies_through_httpx(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mcp_remote_py.http1 import Http1Transport
+    from mcp_remote_py.shell.http1 import Http1Transport
 
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     monkeypatch.setenv("NO_PROXY", "internal.example")

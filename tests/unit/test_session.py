@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from mcp_remote_py.jsonrpc import parse_message
-from mcp_remote_py.session import SessionState, ToolFilter, is_relay_id
+from mcp_remote_py.core.jsonrpc import parse_message
+from mcp_remote_py.core.session import SessionState, ToolFilter, is_relay_id
 
 
 def request(text: str):  # type: ignore[no-untyped-def]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_remote_py.sse import Event, EventParser
+from mcp_remote_py.core.sse import Event, EventParser
 
 
 def parse(*chunks: bytes) -> list[Event]:

@@ -31,9 +31,9 @@ from typing import Any
 import httpx
 import trio
 
-from . import __version__
-from .backoff import parse_retry_after
-from .errors import ConnectionLost, ProtocolViolation, UpstreamHttpError, UpstreamUnavailable
+from .._version import __version__
+from ..core.backoff import parse_retry_after
+from ..core.errors import ConnectionLost, ProtocolViolation, UpstreamHttpError, UpstreamUnavailable
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]

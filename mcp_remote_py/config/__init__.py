@@ -232,7 +232,7 @@ def build_entry(relay_args: Sequence[str], install: InstallCommand) -> dict[str,
 
 
 def _relay_parser() -> argparse.ArgumentParser:
-    from .cli import build_parser
+    from ..cli import build_parser
 
     return build_parser()
 
@@ -459,7 +459,7 @@ def _relay_entry_problems(
 ) -> tuple[str, list[str], list[str]]:
     """For an entry that runs mcp-remote-py: a usage error ('' if none), variables it uses but
     does not set, and literal secrets in it."""
-    from .headers import join_split_header_args
+    from ..core.headers import join_split_header_args
 
     missing: list[str] = []
     parser = _relay_parser()
@@ -768,7 +768,7 @@ def _usage(command: str) -> str:
 def main(argv: list[str]) -> int:
     """``mcp-remote-py config ...``: 0 done, 1 refused (secret, existing entry, broken file),
     2 usage error."""
-    from .headers import join_split_header_args
+    from ..core.headers import join_split_header_args
 
     if not argv or argv[0] in ("-h", "--help"):
         sys.stdout.write(_usage(""))
@@ -786,7 +786,7 @@ def main(argv: list[str]) -> int:
         parser.print_usage(sys.stderr)
         sys.stderr.write(f"{PROG} {command}: error: the server URL is required\n")
         return 2
-    from .errors import UsageError
+    from ..core.errors import UsageError
 
     problem = _check_url(args.url, args.allow_http)
     if problem:
@@ -794,7 +794,7 @@ def main(argv: list[str]) -> int:
         return 2
     secrets = literal_secrets(args.url, args.header)
     if secrets:
-        from .net import display_url
+        from ..shell.net import display_url
 
         try:
             import httpx
@@ -861,7 +861,7 @@ def main(argv: list[str]) -> int:
 def _check_url(url: str, allow_http: bool) -> str:
     from urllib.parse import urlsplit
 
-    from .net import is_loopback_host
+    from ..shell.net import is_loopback_host
 
     try:
         parts = urlsplit(url.strip())

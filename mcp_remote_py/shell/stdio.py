@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import trio
 
+from ..core.jsonrpc import LineSplitter
 from . import memory
-from .jsonrpc import LineSplitter
 
 __all__ = ["StdoutWriter", "client_lines"]
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 import httpx
 import trio
 
-from ..backoff import Backoff
-from ..errors import (
+from ...core.backoff import Backoff
+from ...core.errors import (
     ConnectionLost,
     ProtocolViolation,
     SessionLost,
@@ -31,9 +31,9 @@ from ..errors import (
     UpstreamHttpError,
     UpstreamUnavailable,
 )
-from ..jsonrpc import Message, RequestId, line
+from ...core.jsonrpc import Message, RequestId, line
+from ...core.sse import Event
 from ..net import NetworkOptions, describe_network_error, http_error, send
-from ..sse import Event
 from .base import (
     Authorize,
     Deliver,

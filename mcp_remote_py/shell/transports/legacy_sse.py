@@ -16,14 +16,15 @@ from collections.abc import AsyncGenerator, Callable
 import httpx
 import trio
 
-from ..errors import (
+from ...core.errors import (
     ConnectionLost,
     ProtocolViolation,
     SessionLost,
     UpstreamError,
     UpstreamHttpError,
 )
-from ..jsonrpc import Message, line
+from ...core.jsonrpc import Message, line
+from ...core.sse import Event
 from ..net import (
     NetworkOptions,
     describe_network_error,
@@ -32,7 +33,6 @@ from ..net import (
     same_origin,
     send,
 )
-from ..sse import Event
 from .base import (
     Authorize,
     Deliver,

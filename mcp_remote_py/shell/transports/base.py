@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import httpx
 import trio
 
-from ..errors import ConnectionLost, ProtocolViolation, UpstreamError
-from ..jsonrpc import Kind, Message, MessageError, RequestId, parse_payload
+from ...core.errors import ConnectionLost, ProtocolViolation, UpstreamError
+from ...core.jsonrpc import Kind, Message, MessageError, RequestId, parse_payload
+from ...core.sse import Event, EventParser
 from ..net import NetworkOptions, display_url
-from ..sse import Event, EventParser
 
 __all__ = [
     "Authorize",

@@ -36,8 +36,8 @@ from typing import Any, Protocol
 import httpx
 import trio
 
-from .backoff import Backoff
-from .errors import (
+from ..core.backoff import Backoff
+from ..core.errors import (
     ConnectionLost,
     ProtocolViolation,
     SessionLost,
@@ -45,7 +45,7 @@ from .errors import (
     UpstreamHttpError,
     UpstreamUnavailable,
 )
-from .jsonrpc import (
+from ..core.jsonrpc import (
     CONNECTION_LOST,
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -61,8 +61,8 @@ from .jsonrpc import (
     line,
     parse_message,
 )
+from ..core.session import SessionState, ToolFilter, is_relay_id, may_resend
 from .net import DOCTOR_HINT, NetworkOptions, display_url
-from .session import SessionState, ToolFilter, is_relay_id, may_resend
 from .transports.base import Transport
 from .transports.negotiate import open_transport
 
@@ -524,8 +524,8 @@ class Relay:
             assert self.options.oauth is not None
             from dataclasses import asdict
 
-            from .auth.oauth import OAuthOptions, OAuthSession
-            from .auth.store import CredentialStore
+            from ..auth.oauth import OAuthOptions, OAuthSession
+            from ..auth.store import CredentialStore
 
             store = CredentialStore(self.options.credential_store, warn=log.warning)
             self._oauth = OAuthSession(

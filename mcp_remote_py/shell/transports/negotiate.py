@@ -13,9 +13,9 @@ from collections.abc import Callable
 import httpx
 import trio
 
-from ..backoff import Backoff
-from ..errors import ProtocolViolation, UpstreamError, UpstreamHttpError
-from ..jsonrpc import Kind, Message
+from ...core.backoff import Backoff
+from ...core.errors import ProtocolViolation, UpstreamError, UpstreamHttpError
+from ...core.jsonrpc import Kind, Message
 from ..net import NetworkOptions, display_url
 from .base import Authorize, Deliver, Transport
 from .legacy_sse import LegacySseTransport

@@ -1,0 +1,1 @@
+"""The two HTTP transports (Streamable HTTP, legacy HTTP+SSE) and the choice between them."""
