@@ -1,15 +1,20 @@
-"""Wiring for one relay run: the HTTP client, stdio, signals and the relay, in one nursery."""
+"""Wiring for one relay run: the HTTP client, stdio, signals, OAuth and the relay, in one nursery.
+
+Part of the command line: it is the one place that hands a feature (OAuth, from ``auth/``) to
+the shell's relay, which may not import it.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
 
+import httpx
 import trio
 
 from .shell.net import build_client, install_ipv4_resolver
 from .shell.parent import launcher_gone, launcher_pid
-from .shell.relay import Relay, RelayOptions
+from .shell.relay import Relay, RelayOptions, SignIn
 from .shell.stdio import StdoutWriter, client_lines
 
 __all__ = ["run_relay"]
@@ -24,7 +29,7 @@ async def run_relay(options: RelayOptions, parent_at_start: int) -> None:
         install_ipv4_resolver()
     output = StdoutWriter()
     async with build_client(options.network) as client:
-        relay = Relay(options, client, output)
+        relay = Relay(options, client, output, sign_in=open_oauth_session)
         async with trio.open_nursery() as nursery:
             output.on_closed = nursery.cancel_scope
             nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
@@ -32,6 +37,27 @@ async def run_relay(options: RelayOptions, parent_at_start: int) -> None:
             await relay.run(client_lines(options.max_line))
             nursery.cancel_scope.cancel()
     await output.aclose()
+
+
+def open_oauth_session(
+    options: RelayOptions, client: httpx.AsyncClient, nursery: trio.Nursery | None
+) -> SignIn:
+    """The OAuth session for the relay's server, made on the server's first 401 (or at start
+    when an OAuth token is stored): a relay that never meets a 401 never imports OAuth."""
+    from dataclasses import asdict
+
+    from .auth.oauth import OAuthOptions, OAuthSession
+    from .auth.store import CredentialStore
+
+    assert options.oauth is not None
+    store = CredentialStore(options.credential_store, warn=log.warning)
+    return OAuthSession(
+        str(options.url),
+        client,
+        OAuthOptions(**asdict(options.oauth)),
+        store=store,
+        nursery=nursery,
+    )
 
 
 async def _stop_when_orphaned(

@@ -232,7 +232,7 @@ def build_entry(relay_args: Sequence[str], install: InstallCommand) -> dict[str,
 
 
 def _relay_parser() -> argparse.ArgumentParser:
-    from ..cli import build_parser
+    from ..options import build_parser
 
     return build_parser()
 

@@ -35,7 +35,7 @@ printed: header values, tokens, proxy passwords and query strings are masked."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..cli import build_parser as relay_parser
+    from ..options import build_parser as relay_parser
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -199,8 +199,8 @@ def _run_doctor(report: Report, args: argparse.Namespace, environ: dict[str, str
 
 
 def _target(report: Report, args: argparse.Namespace, environ: dict[str, str]) -> Any:
-    from ..cli import relay_options
     from ..core.errors import UsageError
+    from ..options import relay_options
     from .remote import Target
 
     section = "Remote"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -66,7 +67,7 @@ from .net import DOCTOR_HINT, NetworkOptions, display_url
 from .transports.base import Transport
 from .transports.negotiate import open_transport
 
-__all__ = ["OAuthSettings", "Output", "Relay", "RelayOptions"]
+__all__ = ["OAuthSettings", "Output", "Relay", "RelayOptions", "SignIn", "SignInFactory"]
 
 log = logging.getLogger("mcp_remote_py")
 
@@ -84,6 +85,39 @@ SIGN_IN_WAIT = 55.0
 class Output(Protocol):
     async def write_line(self, data: bytes | str) -> None:
         """Write ``data`` (one JSON value, no newline; text as UTF-8) and the newline."""
+
+
+class SignIn(Protocol):
+    """What the relay needs of OAuth (``auth.oauth.OAuthSession`` is one): the header for the
+    next request, and a way past a 401 or a 403 ``insufficient_scope``.
+
+    The relay is the shell and OAuth a feature above it, so the relay does not import it: the
+    command line's wiring (``app.py``) hands in a ``SignInFactory`` that does, on first use."""
+
+    async def authorization_header(self, *, interactive: bool = False) -> str | None: ...
+
+    async def on_unauthorized(
+        self,
+        headers: Mapping[str, str],
+        *,
+        sent: str | None,
+        interactive: bool = False,
+        wait_for_sign_in: float | None = None,
+    ) -> str: ...
+
+    async def on_forbidden(
+        self,
+        headers: Mapping[str, str],
+        *,
+        sent: str | None,
+        interactive: bool = False,
+        wait_for_sign_in: float | None = None,
+    ) -> str | None: ...
+
+
+# Makes the SignIn for a relay's server, given its HTTP client and the relay's nursery (where
+# a sign-in finishing in the browser lives on after the request that started it was answered).
+SignInFactory = Callable[["RelayOptions", httpx.AsyncClient, "trio.Nursery | None"], SignIn]
 
 
 @dataclass(frozen=True)
@@ -156,7 +190,13 @@ def _relay_message(body: dict[str, Any]) -> Message:
 
 
 class Relay:
-    def __init__(self, options: RelayOptions, client: httpx.AsyncClient, output: Output) -> None:
+    def __init__(
+        self,
+        options: RelayOptions,
+        client: httpx.AsyncClient,
+        output: Output,
+        sign_in: SignInFactory | None = None,
+    ) -> None:
         self.options = options
         self.client = client
         self.output = output
@@ -178,7 +218,8 @@ class Relay:
         # Requests sent on a transport that answers on a separate stream (legacy SSE).
         self._awaiting_stream: set[RequestId] = set()
         self._last_activity = 0.0
-        self._oauth: Any = None  # auth.oauth.OAuthSession, made when first needed
+        self._sign_in_factory = sign_in
+        self._oauth: SignIn | None = None  # made when first needed
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -189,7 +230,7 @@ class Relay:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._last_activity = trio.current_time()
-                if self.options.oauth_at_start:
+                if self.options.oauth_at_start and self._sign_in_factory is not None:
                     self._oauth_session()
                 nursery.start_soon(self._send_in_order)
                 if self.options.keepalive > 0:
@@ -519,22 +560,10 @@ class Relay:
 
     # -- OAuth -----------------------------------------------------------------------------------
 
-    def _oauth_session(self) -> Any:
+    def _oauth_session(self) -> SignIn:
         if self._oauth is None:
-            assert self.options.oauth is not None
-            from dataclasses import asdict
-
-            from ..auth.oauth import OAuthOptions, OAuthSession
-            from ..auth.store import CredentialStore
-
-            store = CredentialStore(self.options.credential_store, warn=log.warning)
-            self._oauth = OAuthSession(
-                str(self.options.url),
-                self.client,
-                OAuthOptions(**asdict(self.options.oauth)),
-                store=store,
-                nursery=self._nursery,
-            )
+            assert self._sign_in_factory is not None
+            self._oauth = self._sign_in_factory(self.options, self.client, self._nursery)
         return self._oauth
 
     async def _authorize(self) -> str | None:
@@ -553,6 +582,7 @@ class Relay:
             isinstance(exc, UpstreamHttpError)
             and exc.status in (401, 403)
             and self.options.oauth is not None
+            and self._sign_in_factory is not None
         )
 
     async def _reauthorize(self, exc: UpstreamError, wait: float) -> None:

@@ -339,7 +339,8 @@ def test_killed_client_ends_the_relay_even_while_its_stdin_stays_open(
 
 @pytest.mark.xfail(
     not ONEFILE and sys.platform != "win32",
-    reason="mcp_remote_py/shell/parent.py takes a one-folder build for a one-file one (sys._MEIPASS is "
+    reason="mcp_remote_py/shell/parent.py takes a one-folder build for a one-file one "
+    "(sys._MEIPASS is "
     "<folder>/_internal there, not the executable's folder) and watches the client's parent",
     strict=False,
 )

@@ -26,8 +26,8 @@ import pytest
 import trio
 import trustme
 
-from mcp_remote_py.shell import http1
 from mcp_remote_py.core.errors import ConnectionLost, UpstreamUnavailable
+from mcp_remote_py.shell import http1
 from mcp_remote_py.shell.http1 import Http1Transport
 from mcp_remote_py.shell.net import (
     NetworkOptions,

@@ -1,0 +1,400 @@
+"""The relay's options: the one argument parser, and its arguments validated into RelayOptions.
+
+Below the command line, so that ``doctor`` (which checks what the relay would do with the same
+options) and the Claude Desktop config code (which writes a canonical entry from them) read them
+without importing ``cli.py``. ``relay_options`` reads the credential store to decide whether a
+stored bearer token is sent or OAuth answers the server's 401.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._version import __version__
+from .core.errors import UsageError
+from .core.headers import parse_header, parse_header_file
+
+if TYPE_CHECKING:
+    from .shell.relay import OAuthSettings, RelayOptions
+
+__all__ = ["PROG", "build_parser", "relay_options"]
+
+PROG = "mcp-remote-py"
+
+EPILOG = """\
+other commands:
+  mcp-remote-py doctor [URL] [options]      find why a connection fails (--selftest: check this
+                                            install end to end, no server needed)
+  mcp-remote-py config show|install URL --name NAME [options]
+                                            the Claude Desktop entry for this install
+  mcp-remote-py auth set|show|list|delete|login URL
+                                            stored tokens and OAuth sign-in
+
+examples:
+  mcp-remote-py https://mcp.example.com/mcp
+  mcp-remote-py https://mcp.example.com/sse --transport sse-only
+  mcp-remote-py https://mcp.example.com/mcp --header 'Authorization: Bearer ${API_TOKEN}'
+  MCP_HTTP_URL=https://mcp.example.com/mcp mcp-remote-py
+
+Claude Desktop (claude_desktop_config.json):
+  {"mcpServers": {"example": {"command": "mcp-remote-py",
+    "args": ["https://mcp.example.com/mcp", "--header", "Authorization: Bearer ${API_TOKEN}"],
+    "env": {"API_TOKEN": "..."}}}}
+
+stdout carries only JSON-RPC; logs go to stderr and to the log file (see --log-file).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Relay a stdio MCP client (Claude Desktop, Cursor, ...) to a remote MCP "
+        "server over Streamable HTTP or the legacy HTTP+SSE transport.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "url",
+        nargs="?",
+        help="the server's MCP endpoint, e.g. https://mcp.example.com/mcp "
+        "(default: the MCP_HTTP_URL environment variable)",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("http-first", "sse-first", "http-only", "sse-only"),
+        default="http-first",
+        help="which transport to use; http-first (the default) falls back to legacy SSE when the "
+        "server answers 400/404/405 to the initialize POST; a URL ending in /sse starts with SSE. "
+        "e.g. --transport sse-only",
+    )
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra request header (repeatable); ${VAR} is expanded from the environment, and "
+        "a missing variable is an error. e.g. --header 'Authorization: Bearer ${API_TOKEN}'",
+    )
+    parser.add_argument(
+        "--header-file",
+        metavar="PATH",
+        help="read headers from a file, one 'Name: value' a line ('#' starts a comment). "
+        "e.g. --header-file ~/.config/mcp/headers.txt",
+    )
+    parser.add_argument(
+        "--credential-store",
+        choices=("keyring", "file"),
+        default=None,
+        help="where the token stored with `mcp-remote-py auth set URL` is read from (default: "
+        "the OS keyring, or a 0600 file where there is none). e.g. --credential-store file",
+    )
+    oauth = parser.add_argument_group(
+        "sign-in (OAuth 2.1, used when the server answers 401 and no token was given)"
+    )
+    oauth.add_argument(
+        "--auth-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long a browser sign-in may take (default 300); initialize is answered within "
+        "about 55 s either way, telling you to finish in the browser. e.g. --auth-timeout 120",
+    )
+    oauth.add_argument(
+        "--oauth-client-id",
+        metavar="ID",
+        help="a client registered with the authorization server beforehand (default: dynamic "
+        "registration). e.g. --oauth-client-id my-app",
+    )
+    oauth.add_argument(
+        "--oauth-client-secret-env",
+        metavar="VAR",
+        help="the environment variable holding that client's secret (never the secret itself). "
+        "e.g. --oauth-client-secret-env MCP_CLIENT_SECRET",
+    )
+    oauth.add_argument(
+        "--client-metadata-url",
+        metavar="URL",
+        help="this client's Client ID Metadata Document, used where the authorization server "
+        "supports them. e.g. --client-metadata-url https://example.com/client.json",
+    )
+    oauth.add_argument(
+        "--resource",
+        metavar="URL",
+        help="the RFC 8707 resource to ask tokens for (default: the server's). "
+        "e.g. --resource https://mcp.example.com",
+    )
+    oauth.add_argument(
+        "--callback-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the loopback port for the sign-in redirect (default: any free one); match a "
+        "pre-registered redirect URI. e.g. --callback-port 33418",
+    )
+    parser.add_argument(
+        "--ipv4",
+        action="store_true",
+        help="resolve names to IPv4 addresses only, for hosts whose IPv6 path is broken "
+        "(e.g. localhost resolving to ::1 while the server listens on 127.0.0.1). e.g. --ipv4",
+    )
+    # HTTP/2 is measured (python -m bench.run --tls --http2), not offered: on loopback TLS it
+    # cost 0.5 ms more per call, twice the time for a 5 MB answer and 20-50% more CPU, with no
+    # more calls per second; and httpcore fails the requests in flight when a server ends a
+    # connection with GOAWAY, as nginx does every 1000 requests (encode/httpcore#1054).
+    parser.add_argument("--http2", action="store_true", help=argparse.SUPPRESS)
+    # The escape hatch from the built-in HTTP/1.1 (http1.py) to httpx's own transport, and the
+    # way to measure one against the other (bench/README.md).
+    parser.add_argument("--httpx-transport", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="also trust this CA certificate (PEM), e.g. a corporate TLS-inspection CA; the "
+        "system trust store is always used. e.g. --ca-file /etc/ssl/certs/corp-ca.pem",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify TLS certificates (dangerous: anyone on the path can read your "
+        "traffic and tokens). e.g. --insecure",
+    )
+    parser.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="allow plain http:// to a host that is not loopback (tokens would cross the network "
+        "in clear). e.g. --allow-http",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up connecting after this long (default 10). e.g. --connect-timeout 30",
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to keep trying to reach the server at start before initialize is "
+        "answered with an error (default 30; Claude Desktop gives up after about 60). "
+        "e.g. --startup-timeout 50",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="answer a request with an error if the server has not answered it within this "
+        "long (default: no limit). e.g. --request-timeout 300",
+    )
+    parser.add_argument(
+        "--reconnect-delay",
+        type=_positive_float,
+        default=0.5,
+        metavar="SECONDS",
+        help="the first wait before trying an unreachable server again; it doubles each try "
+        "(default 0.5). e.g. --reconnect-delay 1",
+    )
+    parser.add_argument(
+        "--max-reconnect-delay",
+        type=_positive_float,
+        default=15.0,
+        metavar="SECONDS",
+        help="the longest wait between tries (default 15); a server's Retry-After or SSE retry "
+        "wins. e.g. --max-reconnect-delay 60",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="how many times to try again before a request gets an error (default 20, about "
+        "3 minutes with the default delays; 0 means for ever). e.g. --max-retries 0",
+    )
+    parser.add_argument(
+        "--keepalive",
+        type=_non_negative_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="ping the server after this long without traffic, so a dropped session or a dead "
+        "network path is noticed and repaired before your next call (default 30; 0 turns it "
+        "off). e.g. --keepalive 60",
+    )
+    parser.add_argument(
+        "--ignore-tool",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="hide tools whose name matches this glob (case-insensitive, repeatable) from "
+        "tools/list and refuse calls to them. e.g. --ignore-tool 'delete_*'",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="how much to log on stderr (default info). e.g. --log-level warning",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="the same as --log-level debug. e.g. --debug"
+    )
+    parser.add_argument(
+        "--log-file",
+        metavar="PATH",
+        help=f"where the rotating log file goes (default: {_default_log_file()}). "
+        "e.g. --log-file /tmp/mcp-remote-py.log",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+def _default_log_file() -> str:
+    from .shell.logs import default_log_file
+
+    return str(default_log_file())
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _positive_float(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> RelayOptions:
+    """Validate the parsed arguments into RelayOptions; UsageError says what is wrong."""
+    import httpx
+
+    from .core.backoff import Backoff
+    from .shell.net import NetworkOptions, is_loopback_host
+    from .shell.relay import RelayOptions
+
+    raw_url = args.url or environ.get("MCP_HTTP_URL", "")
+    if not raw_url:
+        raise UsageError("no server URL: give it as the first argument, or set MCP_HTTP_URL")
+    try:
+        url = httpx.URL(raw_url.strip())
+    except httpx.InvalidURL as exc:
+        raise UsageError(f"{raw_url!r} is not a valid URL ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise UsageError(
+            f"{raw_url!r} is not an http:// or https:// URL with a host, "
+            "e.g. https://mcp.example.com/mcp"
+        )
+    if url.scheme == "http" and not args.allow_http and not is_loopback_host(url.host):
+        raise UsageError(
+            f"refusing plain http:// to {url.host}: headers and tokens would cross the network "
+            "unencrypted. Use https://, or pass --allow-http if this network is trusted"
+        )
+
+    headers = [parse_header(h, environ) for h in args.header]
+    if args.header_file:
+        path = Path(os.path.expanduser(args.header_file))
+        try:
+            content = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --header-file {path}: {exc.strerror}") from None
+        headers = parse_header_file(content, environ, str(path)) + headers
+    oauth: OAuthSettings | None = None
+    oauth_stored = False
+    if not any(name.lower() == "authorization" for name, _ in headers):
+        # A bearer token stored with `auth set` is sent as it is; otherwise OAuth answers the
+        # server's 401 (with the tokens of `auth login`, if any, from the first request on).
+        kind, header = _stored_credential(raw_url, args.credential_store)
+        if header is not None:
+            headers.append(header)
+        else:
+            oauth = _oauth_settings(args, environ)
+            oauth_stored = kind == "oauth"
+    if args.max_reconnect_delay < args.reconnect_delay:
+        raise UsageError("--max-reconnect-delay must not be shorter than --reconnect-delay")
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise UsageError(f"--ca-file {args.ca_file}: no such file")
+    if args.ipv4 and url.host.count(":") >= 2:
+        raise UsageError(f"--ipv4 cannot reach the IPv6 address {url.host}")
+    return RelayOptions(
+        url=url,
+        transport=args.transport,
+        network=NetworkOptions(
+            connect_timeout=args.connect_timeout,
+            ca_file=args.ca_file,
+            insecure=args.insecure,
+            ipv4=args.ipv4,
+            headers=tuple(headers),
+            tcp_keepalive=args.keepalive,
+            http2=args.http2,
+            httpx_transport=args.httpx_transport,
+        ),
+        ignore_tools=list(args.ignore_tool),
+        request_timeout=args.request_timeout,
+        initialize_deadline=args.startup_timeout,
+        backoff=Backoff(initial=args.reconnect_delay, maximum=args.max_reconnect_delay),
+        max_retries=args.max_retries,
+        keepalive=args.keepalive,
+        oauth=oauth,
+        oauth_at_start=oauth_stored,
+        credential_store=args.credential_store,
+    )
+
+
+def _stored_credential(
+    url: str, store_kind: str | None
+) -> tuple[str | None, tuple[str, str] | None]:
+    """The kind of credential stored for exactly this server, and the header to send when it
+    is a bearer token from ``auth set`` (OAuth tokens are kept fresh by the relay instead)."""
+    import logging
+
+    from .auth.store import CredentialStore, CredentialStoreError
+
+    try:
+        store = CredentialStore(store_kind, warn=logging.getLogger("mcp_remote_py").warning)
+        credential = store.get(url.strip())
+    except (CredentialStoreError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if credential is None:
+        return None, None
+    if credential.kind == "bearer":
+        return "bearer", ("Authorization", f"Bearer {credential.access_token}")
+    return credential.kind, None
+
+
+def _oauth_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> OAuthSettings:
+    from .shell.relay import OAuthSettings
+
+    secret = None
+    if args.oauth_client_secret_env:
+        secret = environ.get(args.oauth_client_secret_env)
+        if not secret:
+            raise UsageError(
+                f"--oauth-client-secret-env {args.oauth_client_secret_env}: that environment "
+                "variable is not set"
+            )
+    return OAuthSettings(
+        client_id=args.oauth_client_id,
+        client_secret=secret,
+        client_metadata_url=args.client_metadata_url,
+        resource=args.resource,
+        callback_port=args.callback_port,
+        auth_timeout=args.auth_timeout,
+        allow_http=args.allow_http,
+    )
