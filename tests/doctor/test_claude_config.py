@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from mcp_remote_py import config as claude_config
 from mcp_remote_py.config import (
     InstallCommand,
     check_entries,
@@ -20,6 +19,7 @@ from mcp_remote_py.config import (
     main,
     translate_mcp_remote,
 )
+from mcp_remote_py.config import entry as config_entry
 
 US = InstallCommand("/opt/bin/mcp-remote-py")
 
@@ -223,7 +223,7 @@ def test_command_for_a_frozen_build(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_command_falls_back_to_uvx(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(claude_config, "_script_beside_interpreter", lambda: None)
+    monkeypatch.setattr(config_entry, "_script_beside_interpreter", lambda: None)
     found = command_for_this_install(which=which_only("uvx"))
     assert (found.command, found.prefix) == ("/usr/bin/uvx", ("mcp-remote-py",))
     nothing = command_for_this_install(which=which_only())

@@ -1,0 +1,230 @@
+"""The entry that runs this mcp-remote-py, and writing it into the config file.
+
+``command_for_this_install`` is how a desktop client starts this very install, and
+``relay_args_from_namespace`` the relay's options as the entry's args. ``install_entry`` puts the
+entry under ``mcpServers``: the rest of the file kept, the old file kept as a timestamped
+``.bak``, replaced atomically. ``literal_secrets`` says why an entry would put a credential into
+the file, which is refused wherever an entry is written or suggested; ``SECRET_ADVICE`` gives
+the two ways to keep it out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .file import load_config
+
+# Header names whose values are credentials.
+_SECRET_HEADER = re.compile(
+    r"(?i)^(authorization|proxy-authorization|cookie|x-api-key|api-key|apikey"
+    r"|.*token.*|.*secret.*|.*password.*|.*-key)$"
+)
+AUTH_SCHEME = re.compile(r"(?i)^(bearer|basic|token|digest|apikey)\s+")
+VARIABLE_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_SECRET_QUERY = re.compile(
+    r"(?i)(^|&)(access_token|token|api[_-]?key|key|secret|password|client_secret|auth)="
+)
+
+
+class ConfigError(Exception):
+    """The config file cannot be used or changed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class InstallCommand:
+    """How a desktop client starts this install: ``command`` then ``prefix`` then our args."""
+
+    command: str
+    prefix: tuple[str, ...] = ()
+    note: str = ""
+
+
+def _script_beside_interpreter() -> Path | None:
+    import sysconfig
+
+    names = ["mcp-remote-py.exe", "mcp-remote-py"] if os.name == "nt" else ["mcp-remote-py"]
+    folders = [Path(sys.executable).parent]
+    with contextlib.suppress(KeyError):  # an unusual install scheme has no "scripts"
+        folders.append(Path(sysconfig.get_path("scripts")))
+    for folder in folders:
+        for name in names:
+            candidate = folder / name
+            if candidate.is_file():
+                return candidate.resolve()
+    return None
+
+
+def command_for_this_install(which: Any = shutil.which) -> InstallCommand:
+    """The command that starts this very install: the frozen executable's path; else the
+    ``mcp-remote-py`` script of this environment or the one on PATH (absolute: Claude Desktop
+    does not start programs with your shell's PATH); else ``uvx`` or ``pipx run``."""
+    if getattr(sys, "frozen", False):
+        return InstallCommand(str(Path(sys.executable).resolve()))
+    own = _script_beside_interpreter()
+    if own is not None:
+        return InstallCommand(str(own))
+    on_path = which("mcp-remote-py")
+    if on_path:
+        return InstallCommand(str(Path(on_path).resolve()))
+    uvx = which("uvx")
+    if uvx:
+        return InstallCommand(
+            str(Path(uvx).resolve()), ("mcp-remote-py",), "runs the latest mcp-remote-py with uv"
+        )
+    pipx = which("pipx")
+    if pipx:
+        return InstallCommand(str(Path(pipx).resolve()), ("run", "mcp-remote-py"), "via pipx")
+    return InstallCommand(
+        "uvx",
+        ("mcp-remote-py",),
+        "mcp-remote-py was not found as a command here; this entry needs uv "
+        "(https://docs.astral.sh/uv/) or `pipx install mcp-remote-py` (then use its path)",
+    )
+
+
+def build_entry(relay_args: Sequence[str], install: InstallCommand) -> dict[str, Any]:
+    return {"command": install.command, "args": [*install.prefix, *relay_args]}
+
+
+def relay_parser() -> argparse.ArgumentParser:
+    """The relay's own parser, imported on use: ``options`` is not needed to read a config."""
+    from ..options import build_parser
+
+    return build_parser()
+
+
+def relay_args_from_namespace(args: argparse.Namespace) -> list[str]:
+    """The relay's command line for ``args``: the URL, then each option that differs from its
+    default, in the parser's order (so the entry is canonical, whatever form was typed)."""
+    parser = relay_parser()
+    out: list[str] = [args.url] if args.url else []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "version"):
+            continue
+        if not hasattr(args, action.dest):
+            continue
+        value = getattr(args, action.dest)
+        if value == action.default or value is None:
+            continue
+        flag = action.option_strings[-1]
+        if isinstance(action, argparse._StoreTrueAction):
+            out.append(flag)
+        elif isinstance(value, list):
+            for item in value:
+                out += [flag, str(item)]
+        elif isinstance(value, float):
+            out += [flag, f"{value:g}"]
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+def literal_secrets(url: str, headers: Sequence[str]) -> list[str]:
+    """Why writing this URL and these ``--header`` values would put a secret in the file."""
+    from urllib.parse import urlsplit
+
+    problems: list[str] = []
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            problems.append("the URL carries a password (user:password@)")
+        if parts.query and _SECRET_QUERY.search(parts.query):
+            problems.append("the URL's query carries a token-like parameter")
+    except ValueError:
+        pass
+    for header in headers:
+        name, _, value = header.partition(":")
+        name, value = name.strip(), value.strip()
+        if not _SECRET_HEADER.match(name):
+            continue
+        rest = AUTH_SCHEME.sub("", value)
+        if rest and VARIABLE_REFERENCE.sub("", rest).strip():
+            problems.append(f"the {name} header holds a literal value")
+    return problems
+
+
+SECRET_ADVICE = (
+    "A token written into claude_desktop_config.json is readable by anything that reads the file "
+    "and shows in process lists. Keep it out:\n"
+    "  - store it in your OS keyring once: mcp-remote-py auth set {url}\n"
+    "    (then no --header is needed; the relay sends it to this server only), or\n"
+    "  - write --header 'Authorization: Bearer ${{API_TOKEN}}' and put API_TOKEN in the entry's "
+    '"env" block yourself'
+)
+
+
+def _backup_name(path: Path, now: float) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    candidate = path.with_name(f"{path.name}.{stamp}.bak")
+    counter = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{stamp}-{counter}.bak")
+        counter += 1
+    return candidate
+
+
+def _write_atomic(path: Path, text: str, mode: int | None) -> None:
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@dataclass
+class Installed:
+    path: Path
+    created: bool
+    replaced: bool
+    backup: Path | None
+
+
+def install_entry(
+    path: Path, name: str, entry: dict[str, Any], *, force: bool = False, now: float | None = None
+) -> Installed:
+    """Put ``entry`` under ``mcpServers[name]`` in ``path``, keeping everything else."""
+    loaded = load_config(path)
+    if loaded.error is not None:
+        raise ConfigError(
+            f"{path} {loaded.error}. Fix it first (nothing was changed): "
+            "`mcp-remote-py doctor` checks it"
+        )
+    data: dict[str, Any] = loaded.data if loaded.data is not None else {}
+    servers = data.setdefault("mcpServers", {})
+    replaced = name in servers
+    if replaced and not force:
+        raise ConfigError(
+            f'{path} already has an entry "{name}"; nothing was changed. Choose another --name, '
+            "or pass --force to replace it (the old file is kept as a .bak)"
+        )
+    servers[name] = entry
+    backup: Path | None = None
+    mode: int | None = None
+    if loaded.exists:
+        backup = _backup_name(path, time.time() if now is None else now)
+        shutil.copy2(path, backup)
+        mode = path.stat().st_mode & 0o777
+    _write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", mode)
+    return Installed(path, created=not loaded.exists, replaced=replaced, backup=backup)
