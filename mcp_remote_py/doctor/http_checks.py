@@ -1,6 +1,7 @@
 """Pure helpers for the HTTP checks: what a status, a header or a timing means, and what fixes it.
 
-No I/O here: ``remote.py`` measures, these functions explain.
+No I/O here: ``http_probe``, ``legacy_sse``, ``authorization`` and ``streaming`` measure,
+these functions explain.
 """
 
 from __future__ import annotations
