@@ -1,8 +1,19 @@
-"""Stored credentials: bearer tokens (and later OAuth tokens) kept in the OS keyring.
+"""Credentials for MCP servers: bearer tokens and OAuth tokens, kept in the OS keyring.
 
-``store.py`` holds the one credential store (the OS keyring, or a 0600 file where the OS has
-none); ``cli.py`` is ``mcp-remote-py auth set|show|list|delete``. Nothing here is imported by the
-relay unless credentials are used: keyring is imported lazily.
+The store: ``store.py`` is the one credential store (``CredentialStore``), holding a
+``Credential`` (``credential.py``) under the server's canonical key in the OS keyring
+(``os_keyring.py``) or, where the OS has none, a 0600 file (``store_files.py``).
+
+OAuth: ``oauth.py`` (``OAuthSession``) decides when to sign in or refresh, as ``OAuthOptions``
+(``oauth_options.py``) say; ``token_flow.py`` does it, with ``challenge.py`` and
+``discovery.py`` (where the authorization server is), ``registration.py`` (the client),
+``token_endpoint.py`` (token requests), ``callback.py`` (the browser and the loopback redirect),
+``scope.py``, and ``locks.py`` (one sign-in and one refresh at a time across processes).
+``errors.py`` holds the errors of both.
+
+``cli.py`` is ``mcp-remote-py auth set|show|list|delete|login``. Nothing here is imported by the
+relay unless credentials are used: keyring is imported lazily, and the OAuth modules (with
+authlib) only once a server asks for authorization or OAuth tokens are stored.
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
-"""The errors of the OAuth flow, each written as advice: what failed, why, what to run.
+"""The errors of the credential store and the OAuth flow, each written as advice.
 
-UpstreamError (``mcp_remote_py.core.errors``)
-└── OAuthError                 discovery, client registration, the browser step or the token
-    │                          endpoint failed; ``transient`` says whether waiting may help
-    └── AuthorizationRequired  there is no usable token for this server, and signing in again
-                               (``mcp-remote-py auth login URL``) is the fix
+Each says what failed, why, and what to run.
+
+RelayError (``mcp_remote_py.core.errors``)
+├── CredentialStoreError           the keyring or the credentials file cannot be used
+└── UpstreamError
+    └── OAuthError                 discovery, client registration, the browser step or the
+        │                          token endpoint failed; ``transient`` says whether waiting
+        │                          may help
+        └── AuthorizationRequired  there is no usable token for this server, and signing in
+                                   again (``mcp-remote-py auth login URL``) is the fix
 
 No message ever holds a token, a refresh token, a client secret, a PKCE verifier or an
 authorization code: at most a masked one (``mask_secret``).
@@ -12,9 +17,16 @@ authorization code: at most a masked one (``mask_secret``).
 
 from __future__ import annotations
 
-from ..core.errors import UpstreamError
+from ..core.errors import RelayError, UpstreamError
 
-__all__ = ["AuthorizationRequired", "OAuthError", "login_hint"]
+__all__ = ["AuthorizationRequired", "CredentialStoreError", "OAuthError", "login_hint"]
+
+
+class CredentialStoreError(RelayError):
+    """The credential store cannot be used; the message says why and what to do.
+
+    Messages never contain a secret: at most a masked one (``mask_secret``).
+    """
 
 
 def login_hint(server_url: str) -> str:

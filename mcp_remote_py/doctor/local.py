@@ -136,7 +136,7 @@ def check_credential_store(report: Report, store_kind: str | None) -> None:
     if store.uses_keyring:
         report.add("local.credentials", section, PASS, f"credential store: {described}; {count}")
         return
-    from ..auth.store import _no_keyring_advice
+    from ..auth.os_keyring import no_keyring_advice as _no_keyring_advice
 
     chosen = store.store_kind == "file"
     report.add(

@@ -708,7 +708,7 @@ async def test_two_sign_ins_at_once_open_one_browser(
             # Separate sessions and stores: as separate processes would have.
             other_store = CredentialStore("file", config_dir=store.config_dir, warn=lambda _: None)
             client = Client(http, server, other_store, tmp_path, browser=browser)
-            client.oauth._browser = slow_browser
+            client.oauth._flow._browser = slow_browser
             await client.initialize()
             assert client.header is not None
             headers.append(client.header)

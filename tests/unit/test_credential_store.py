@@ -23,6 +23,7 @@ from keyring.backend import KeyringBackend
 from keyring.compat import properties
 from keyring.errors import KeyringLocked, PasswordDeleteError
 
+from mcp_remote_py.auth import os_keyring, store_files
 from mcp_remote_py.auth import store as store_module
 from mcp_remote_py.auth.store import (
     CONFIG_DIR_ENV,
@@ -558,9 +559,9 @@ def test_a_file_others_can_read_is_reported(tmp_path: Path) -> None:
 def test_a_held_lock_times_out_with_a_clear_error(
     file_store: CredentialStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "LOCK_TIMEOUT", 0.2)
+    monkeypatch.setattr(store_files, "LOCK_TIMEOUT", 0.2)
     with (
-        store_module._locked(file_store.lock_path),
+        store_files.locked(file_store.lock_path),
         pytest.raises(CredentialStoreError, match="locked"),
     ):
         file_store.put("https://h.example/mcp", Credential(access_token=TOKEN))
@@ -800,8 +801,8 @@ def test_find_os_keyring_takes_the_first_backend_that_works(
         pass
 
     monkeypatch.setattr(
-        store_module, "_load_candidates", lambda: [missing, lambda: Broken, lambda: Works]
+        os_keyring, "_load_candidates", lambda: [missing, lambda: Broken, lambda: Works]
     )
     assert isinstance(find_os_keyring(), Works)
-    monkeypatch.setattr(store_module, "_load_candidates", lambda: [missing, lambda: Broken])
+    monkeypatch.setattr(os_keyring, "_load_candidates", lambda: [missing, lambda: Broken])
     assert find_os_keyring() is None

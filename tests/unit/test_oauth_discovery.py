@@ -5,13 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from mcp_remote_py.auth.challenge import bearer_challenge, parse_www_authenticate
 from mcp_remote_py.auth.discovery import (
     AuthorizationServer,
     authorization_server_metadata_urls,
-    bearer_challenge,
     canonical_resource,
     check_endpoint_url,
-    parse_www_authenticate,
     protected_resource_metadata_urls,
     resource_covers,
 )

@@ -9,17 +9,16 @@ import pytest
 from authlib.oauth2.auth import ClientAuth  # type: ignore[import-untyped]
 
 from mcp_remote_py.auth.errors import AuthorizationRequired, OAuthError
-from mcp_remote_py.auth.oauth import (
-    OAuthOptions,
-    _client_secret_basic,
-    _TokenEndpointError,
+from mcp_remote_py.auth.oauth import OAuthOptions
+from mcp_remote_py.auth.registration import registration_auth_method, static_auth_method
+from mcp_remote_py.auth.scope import scope_union
+from mcp_remote_py.auth.store import Credential
+from mcp_remote_py.auth.token_endpoint import (
+    TokenEndpointError,
+    client_secret_basic,
     parse_token_response,
     refresh_due,
-    registration_auth_method,
-    scope_union,
-    static_auth_method,
 )
-from mcp_remote_py.auth.store import Credential
 
 ACCESS = "at_secret_0123456789abcdef"
 REFRESH = "rt_secret_0123456789abcdef"
@@ -66,7 +65,7 @@ def test_a_token_that_is_not_bearer_is_refused() -> None:
 
 
 def test_an_error_answer_keeps_only_its_error_fields() -> None:
-    with pytest.raises(_TokenEndpointError) as caught:
+    with pytest.raises(TokenEndpointError) as caught:
         parse_token_response(
             400,
             _body(error="invalid_grant", error_description="refresh token\nrevoked"),
@@ -129,7 +128,7 @@ def test_a_pre_registered_client_authenticates_as_the_server_allows() -> None:
 
 def test_client_secret_basic_form_encodes_id_and_secret() -> None:
     # RFC 6749 §2.3.1: form-urlencoded before Base64 (a ':' in the id must not split it).
-    auth = ClientAuth("my:app", "s%cr t", _client_secret_basic)
+    auth = ClientAuth("my:app", "s%cr t", client_secret_basic)
     _, headers, body = auth.prepare("POST", "https://a/token", {}, "grant_type=x")
     scheme, _, value = headers["Authorization"].partition(" ")
     assert scheme == "Basic"

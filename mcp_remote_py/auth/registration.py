@@ -1,0 +1,256 @@
+"""The client to sign in as: pre-registered, a Client ID Metadata Document, or RFC 7591 dynamic.
+
+2025-11-25 §Client Registration Approaches, in its order: a client registered beforehand
+(``--oauth-client-id``, optional secret), else a Client ID Metadata Document URL where the
+authorization server supports them, else Dynamic Client Registration (RFC 7591). A registration
+stored with the tokens earlier is reused while it fits: same issuer, same redirect URI, a secret
+not expired, the scopes covered.
+
+A registration is a dict, kept as the stored credential's ``client`` (its fields are listed in
+``oauth.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from .._version import __version__
+from ..shell.net import is_loopback_host
+from .discovery import AuthorizationServer, Discovery
+from .errors import OAuthError
+from .oauth_options import OAuthOptions
+from .scope import covers, scope_union
+from .token_endpoint import error_text, post_without_redirects
+
+__all__ = [
+    "client_for_sign_in",
+    "registered_port",
+    "registration_auth_method",
+    "static_auth_method",
+]
+
+log = logging.getLogger("mcp_remote_py")
+
+
+def registration_auth_method(supported: tuple[str, ...]) -> str:
+    """The token endpoint authentication to register with: a public client where the server
+    allows one (a native app cannot keep a secret, RFC 8252 §8.5), else a secret sent as the
+    server prefers."""
+    for method in ("none", "client_secret_basic", "client_secret_post"):
+        if method in supported:
+            return method
+    return "none"
+
+
+def static_auth_method(has_secret: bool, supported: tuple[str, ...]) -> str:
+    """The token endpoint authentication of a pre-registered client."""
+    if not has_secret:
+        return "none"
+    if "client_secret_basic" not in supported and "client_secret_post" in supported:
+        return "client_secret_post"
+    return "client_secret_basic"  # RFC 6749 §2.3.1: every server supports it
+
+
+async def client_for_sign_in(
+    http: httpx.AsyncClient,
+    discovery: Discovery,
+    options: OAuthOptions,
+    redirect_uri: str,
+    scope: str | None,
+    old: Mapping[str, Any],
+    *,
+    display: str,
+    notify: Callable[[str], None],
+) -> dict[str, Any]:
+    """The client to sign in as, in the order of 2025-11-25 §Client Registration
+    Approaches: pre-registered, a Client ID Metadata Document, Dynamic Client
+    Registration; a registration stored earlier (``old``) is reused."""
+    server = discovery.server
+    same_issuer = old.get("issuer") == server.issuer
+    kind = old.get("registration")
+    if options.client_id:
+        secret = options.client_secret or None
+        if secret is None and kind == "static" and old.get("client_id") == options.client_id:
+            secret = old.get("client_secret") or None  # stored by an earlier auth login
+        return {
+            "registration": "static",
+            "client_id": options.client_id,
+            "client_secret": secret,
+            "token_endpoint_auth_method": static_auth_method(
+                secret is not None, server.token_endpoint_auth_methods
+            ),
+            "redirect_uris": [redirect_uri],
+        }
+    if same_issuer and kind == "static" and isinstance(old.get("client_id"), str):
+        return {**_registration_fields(old), "redirect_uris": [redirect_uri]}
+    if same_issuer and kind == "metadata_document" and server.client_id_metadata_documents:
+        return {**_registration_fields(old), "redirect_uris": [redirect_uri]}
+    if options.client_metadata_url:
+        if server.client_id_metadata_documents:
+            url = _client_metadata_url(options.client_metadata_url)
+            return {
+                "registration": "metadata_document",
+                "client_id": url,
+                "token_endpoint_auth_method": "none",
+                "redirect_uris": [redirect_uri],
+            }
+        notify(
+            f"the authorization server {server.issuer} does not support client ID metadata "
+            "documents; registering mcp-remote-py with it instead"
+        )
+    if (
+        same_issuer
+        and kind == "dynamic"
+        and redirect_uri in (old.get("redirect_uris") or [])
+        and not _secret_expired(old)
+        and (old.get("registered_scope") is None or covers(old["registered_scope"], scope))
+    ):
+        return _registration_fields(old)
+    if server.registration_endpoint is None:
+        raise OAuthError(
+            f"the authorization server {server.issuer} offers no way for mcp-remote-py to "
+            "register as a client (no registration_endpoint"
+            + (
+                ", no client ID metadata documents)"
+                if not server.client_id_metadata_documents
+                else ")"
+            ),
+            "Register a client with the server's operator and pass --oauth-client-id ID "
+            "(and --oauth-client-secret-env VAR for a confidential client)",
+        )
+    register_scope = scope_union(scope, *(discovery.scopes_supported or ()))
+    return await _register(
+        http, server, redirect_uri, register_scope, discovery, options.client_name, display
+    )
+
+
+async def _register(
+    http: httpx.AsyncClient,
+    server: AuthorizationServer,
+    redirect_uri: str,
+    scope: str | None,
+    discovery: Discovery,
+    client_name: str,
+    display: str,
+) -> dict[str, Any]:
+    """RFC 7591 Dynamic Client Registration."""
+    assert server.registration_endpoint is not None
+    method = registration_auth_method(server.token_endpoint_auth_methods)
+    metadata: dict[str, Any] = {
+        "client_name": client_name,
+        "redirect_uris": [redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": method,
+        "software_id": "mcp-remote-py",
+        "software_version": __version__,
+    }
+    if scope:
+        metadata["scope"] = scope
+    status, body = await post_without_redirects(
+        http,
+        server.registration_endpoint,
+        json.dumps(metadata).encode(),
+        {"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if status not in (200, 201) or not isinstance(data, dict):
+        detail = ""
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            detail = f": {error_text(data['error'])}"
+            if data.get("error_description"):
+                detail += f" ({error_text(data['error_description'])})"
+        if discovery.resource_metadata_url is None and server.metadata_url is None:
+            raise OAuthError(
+                f"{display} asked for authorization but offers no OAuth: no protected "
+                "resource metadata, no authorization server metadata, and its default "
+                f"registration endpoint answered HTTP {status}",
+                "If the server takes a fixed token, store it with `mcp-remote-py auth set "
+                f"{display}`, or pass --header 'Authorization: Bearer ${{TOKEN}}'",
+            )
+        raise OAuthError(
+            f"the authorization server refused to register mcp-remote-py as a client "
+            f"(HTTP {status}{detail})",
+            "Register a client with the server's operator and pass --oauth-client-id ID",
+            transient=status >= 500,
+        )
+    client_id = data.get("client_id")
+    if not isinstance(client_id, str) or not client_id:
+        raise OAuthError("the registration answer has no client_id")
+    secret = data.get("client_secret")
+    secret = secret if isinstance(secret, str) and secret else None
+    granted_method = data.get("token_endpoint_auth_method")
+    if not isinstance(granted_method, str):
+        granted_method = method if secret is None or method != "none" else "client_secret_basic"
+    redirect_uris = data.get("redirect_uris")
+    registered_scope = data.get("scope")
+    log.info("registered with %s as client %s", server.issuer, client_id)
+    return {
+        "registration": "dynamic",
+        "client_id": client_id,
+        "client_secret": secret,
+        "client_secret_expires_at": data.get("client_secret_expires_at"),
+        "token_endpoint_auth_method": granted_method,
+        "redirect_uris": redirect_uris if isinstance(redirect_uris, list) else [redirect_uri],
+        "registered_scope": registered_scope if isinstance(registered_scope, str) else scope,
+        "issuer": server.issuer,
+    }
+
+
+def registered_port(known: Mapping[str, Any]) -> int:
+    """The loopback port of the stored registration's redirect URI, or 0."""
+    for uri in known.get("redirect_uris") or []:
+        if not isinstance(uri, str):
+            continue
+        parts = urlsplit(uri)
+        try:
+            port = parts.port
+        except ValueError:
+            continue
+        if parts.hostname == "127.0.0.1" and port:
+            return port
+    return 0
+
+
+def _registration_fields(old: Mapping[str, Any]) -> dict[str, Any]:
+    keep = (
+        "registration",
+        "client_id",
+        "client_secret",
+        "client_secret_expires_at",
+        "token_endpoint_auth_method",
+        "redirect_uris",
+        "registered_scope",
+    )
+    return {k: old[k] for k in keep if k in old}
+
+
+def _secret_expired(old: Mapping[str, Any]) -> bool:
+    # RFC 7591 §3.2.1: 0 means the secret does not expire.
+    expires = old.get("client_secret_expires_at")
+    return isinstance(expires, (int, float)) and 0 < expires <= time.time() + 60
+
+
+def _client_metadata_url(url: str) -> str:
+    """2025-11-25 §Client ID Metadata Documents: an https URL with a path (http is accepted on
+    loopback, for local testing)."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" or (
+        parts.scheme == "http" and is_loopback_host(parts.hostname or "")
+    )
+    if not secure or not parts.hostname or parts.path in ("", "/") or parts.fragment:
+        raise OAuthError(
+            f"--client-metadata-url {url!r} is not an https:// URL with a path",
+            "A client ID metadata document URL looks like https://example.com/client.json",
+        )
+    return url

@@ -1,0 +1,452 @@
+"""One server's tokens: read from the store, refreshed, or got by a browser sign-in.
+
+``TokenFlow`` does the work ``OAuthSession`` (``oauth.py``) asks for, and decides nothing about
+when: it discovers the authorization server (``discovery.py``), picks the client
+(``registration.py``), runs the authorization code grant with PKCE S256 through a loopback
+callback (``callback.py``), refreshes, and keeps the tokens in the credential store. A sign-in
+and a refresh happen once per server across processes (``locks.py``): a process that finds
+another one at it waits and takes its tokens.
+
+The authorization code is single-use and a rotated refresh token replaces the old one: each
+exchange and the saving of its result are shielded from cancellation, so tokens the server has
+issued always reach the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+# authlib's protocol pieces: token generation, the S256 challenge and the authorization request
+# URI.
+from authlib.common.security import generate_token  # type: ignore[import-untyped]
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri  # type: ignore[import-untyped]
+from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
+
+from ..shell.net import NetworkOptions, describe_network_error, display_url
+from .callback import CallbackListener, open_callback_listener, system_browser
+from .challenge import Challenge, bearer_challenge
+from .credential import Credential, canonical_server_key
+from .discovery import (
+    AuthorizationServer,
+    Discovery,
+    canonical_resource,
+    check_endpoint_url,
+    discover,
+)
+from .errors import AuthorizationRequired, OAuthError
+from .locks import (
+    REFRESH_LOCK_TIMEOUT,
+    SIGN_IN_LOCK_GRACE,
+    default_lock_dir,
+    file_lock,
+    lock_path,
+)
+from .oauth_options import OAuthOptions
+from .registration import client_for_sign_in, registered_port
+from .scope import covers, granted_scope, scope_union
+from .store import CredentialStore, CredentialStoreError
+from .token_endpoint import (
+    TOKEN_TIMEOUT,
+    TokenEndpointError,
+    error_text,
+    refresh_due,
+    token_request,
+)
+
+__all__ = ["Browser", "Notify", "SignInNeeded", "TokenFlow"]
+
+log = logging.getLogger("mcp_remote_py")
+
+Browser = Callable[[str], Awaitable[bool]]
+Notify = Callable[[str], None]
+
+
+class SignInNeeded(Exception):
+    """The stored tokens cannot be used or refreshed; the message says why."""
+
+
+class TokenFlow:
+    """The tokens of one MCP server, and the flows that get them; see the module docstring."""
+
+    def __init__(
+        self,
+        server_url: str,
+        client: httpx.AsyncClient,
+        options: OAuthOptions,
+        *,
+        store: CredentialStore | None = None,
+        browser: Browser | None = None,
+        notify: Notify | None = None,
+        lock_dir: Path | None = None,
+    ) -> None:
+        self._key = canonical_server_key(server_url)  # ValueError for a bad URL
+        self._url = server_url.strip()
+        self._display = display_url(httpx.URL(self._url))
+        self._client = client
+        self._options = options
+        self._store = store if store is not None else CredentialStore()
+        self._browser: Browser = browser or system_browser
+        self._notify: Notify = notify or log.warning
+        self._lock_dir = lock_dir if lock_dir is not None else default_lock_dir()
+        self.credential: Credential | None = None
+        # The last client registration seen, kept when dropped tokens take the credential.
+        self._known_client: dict[str, Any] = {}
+        self.bearer_stored = False
+        self._loaded = False
+        self.challenge: Challenge | None = None
+        self._discovery: Discovery | None = None
+        self._discovery_hint: str | None = None
+        self._refresh_lock = trio.Lock()
+        # How and when each access token of this process came to be ("refresh", "sign-in"),
+        # and the ones the server refused: what breaks the loops mcp-remote's users meet.
+        self.issued: dict[str, tuple[str, float]] = {}
+        self.refused: set[str] = set()
+        self.signed_in_at = -math.inf  # trio time of this process's last browser sign-in
+
+    @property
+    def server_url(self) -> str:
+        return self._url
+
+    @property
+    def display(self) -> str:
+        """The server's URL as messages show it."""
+        return self._display
+
+    # ------------------------------------------------------------------ the store
+
+    async def current(self, *, reload: bool = False) -> Credential | None:
+        """The stored OAuth credential, read from the store once (again with ``reload``)."""
+        if reload or not self._loaded:
+            found = await self._store_call(self._store.get, self._url)
+            self.bearer_stored = found is not None and found.kind == "bearer"
+            self.credential = found if found is not None and found.kind == "oauth" else None
+            if self.credential is not None and self.credential.client:
+                self._known_client = dict(self.credential.client)
+            self._loaded = True
+        return self.credential
+
+    async def _save(self, credential: Credential) -> None:
+        await self._store_call(self._store.put, self._url, credential)
+        self.credential = credential
+        self._known_client = dict(credential.client or {})
+        self.bearer_stored = False
+        self._loaded = True
+
+    async def _drop(self) -> None:
+        await self._store_call(self._store.delete, self._url)
+        self.credential = None
+        self._loaded = True
+
+    @staticmethod
+    async def _store_call(function: Callable[..., Any], *args: Any) -> Any:
+        # A keyring may block (D-Bus, an unlock prompt): keep it off the trio thread.
+        try:
+            return await trio.to_thread.run_sync(function, *args)
+        except CredentialStoreError as exc:
+            raise OAuthError(str(exc)) from None
+
+    # ------------------------------------------------------------------ refresh
+
+    async def refresh(self, stale: Credential) -> Credential:
+        """Refresh once across tasks and processes; a newer token stored meanwhile wins."""
+        async with self._refresh_lock:
+            lock = file_lock(
+                lock_path(self._lock_dir, self._key, "refresh"),
+                REFRESH_LOCK_TIMEOUT,
+                lambda: log.debug("waiting for another refresh of %s", self._display),
+            )
+            async with lock:
+                current = await self.current(reload=True)
+                if (
+                    current is not None
+                    and current.access_token != stale.access_token
+                    and current.access_token not in self.refused
+                    and not refresh_due(current)
+                ):
+                    return current
+                base = current if current is not None and current.refresh_token else stale
+                if not base.refresh_token:
+                    raise SignInNeeded("the token has expired and there is no refresh token")
+                client = dict(base.client or {})
+                endpoint = client.get("token_endpoint")
+                if not isinstance(endpoint, str):
+                    endpoint = (await self._discover()).server.token_endpoint
+                check_endpoint_url(
+                    endpoint, "the token endpoint", allow_http=self._options.allow_http
+                )
+                resource = client.get("resource")
+                # Once the server has rotated the refresh token, the new one must reach the
+                # store whatever happens to the caller: shielded, with its own bound.
+                with trio.CancelScope(shield=True):
+                    try:
+                        tokens = await token_request(
+                            self._client,
+                            endpoint,
+                            client,
+                            grant_type="refresh_token",
+                            refresh_token=base.refresh_token,
+                            resource=resource if isinstance(resource, str) else None,
+                        )
+                    except TokenEndpointError as exc:
+                        # invalid_grant: expired or revoked; invalid_client: the registration
+                        # is gone. Either way the stored tokens are dead weight.
+                        if exc.error in ("invalid_grant", "invalid_client"):
+                            await self._drop()
+                            raise SignInNeeded(
+                                f"the authorization server refused the stored refresh token "
+                                f"({exc}); the sign-in has expired or was revoked, so the stored "
+                                "tokens were removed"
+                            ) from None
+                        raise OAuthError(f"refreshing the token failed ({exc})") from None
+                    credential = Credential(
+                        kind="oauth",
+                        access_token=tokens.access_token,
+                        # RFC 6749 §6: no new refresh token means the old one stays valid.
+                        refresh_token=tokens.refresh_token or base.refresh_token,
+                        expires_at=tokens.expires_at,
+                        client={**client, "scope": tokens.scope or client.get("scope")},
+                    )
+                    await self._save(credential)
+        self.issued[credential.access_token] = ("refresh", time.monotonic())
+        log.info("refreshed the token for %s", self._display)
+        return credential
+
+    # ------------------------------------------------------------------ sign-in
+
+    async def sign_in(self, scope: str | None, *, explicit: bool) -> Credential:
+        """The browser sign-in, once per server across processes: a process that finds another
+        one signing in waits for it and takes its tokens."""
+        started = time.time()
+        lock = file_lock(
+            lock_path(self._lock_dir, self._key, "sign-in"),
+            self._options.auth_timeout + SIGN_IN_LOCK_GRACE,
+            lambda: self._notify(
+                f"another mcp-remote-py is signing in to {self._display}; waiting for it"
+            ),
+        )
+        async with lock as waited:
+            found = await self.current(reload=True)
+            usable = (
+                found is not None
+                and not found.expired()
+                and covers(granted_scope(found), scope)
+                and found.access_token not in self.refused
+            )
+            if found is not None and usable:
+                if waited and found.saved_at >= started - 1:
+                    self._notify(f"signed in to {self._display} by another mcp-remote-py")
+                    return found
+                if not explicit:
+                    return found
+            if waited and not explicit:
+                raise AuthorizationRequired(
+                    f"another mcp-remote-py was signing in to {self._display} and did not finish",
+                    self._display,
+                )
+            return await self._browser_sign_in(scope)
+
+    async def _browser_sign_in(self, scope: str | None) -> Credential:
+        discovery = await self._discover()
+        server = discovery.server
+        server.check_pkce()
+        scope = scope_union(scope) or self._initial_scope(discovery)
+        known = self._known_client
+        resource = self._resource(discovery)
+        state = generate_token(43)
+        verifier = generate_token(64)  # RFC 7636 §4.1: 43-128 unreserved characters
+        callback = await self._listen(known, state)
+        try:
+            client = await client_for_sign_in(
+                self._client,
+                discovery,
+                self._options,
+                callback.redirect_uri,
+                scope,
+                known,
+                display=self._display,
+                notify=self._notify,
+            )
+            url = prepare_grant_uri(
+                server.authorization_endpoint,
+                client["client_id"],
+                "code",
+                redirect_uri=callback.redirect_uri,
+                scope=scope,
+                state=state,
+                code_challenge=create_s256_code_challenge(verifier),
+                code_challenge_method="S256",
+                resource=resource,
+            )
+            # Only the listener, the browser and the wait run in here: an error of the steps
+            # before must not come out wrapped in an exception group.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(callback.serve)
+                nursery.start_soon(self._present, str(url))
+                params = await callback.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            await callback.aclose()
+        code = self._authorization_code(params, server)
+        # The code is single-use: exchange it and store the result whatever the caller does.
+        with trio.CancelScope(shield=True):
+            tokens = await token_request(
+                self._client,
+                server.token_endpoint,
+                client,
+                grant_type="authorization_code",
+                code=code,
+                redirect_uri=callback.redirect_uri,
+                code_verifier=verifier,
+                resource=resource,
+            )
+            credential = Credential(
+                kind="oauth",
+                access_token=tokens.access_token,
+                refresh_token=tokens.refresh_token,
+                expires_at=tokens.expires_at,
+                client={
+                    **client,
+                    "issuer": server.issuer,
+                    "token_endpoint": server.token_endpoint,
+                    "resource": resource,
+                    "scope": tokens.scope or scope,
+                },
+            )
+            await self._save(credential)
+        self.issued[credential.access_token] = ("sign-in", time.monotonic())
+        self.signed_in_at = trio.current_time()
+        self._notify(f"signed in to {self._display}")
+        return credential
+
+    async def _listen(self, known: Mapping[str, Any], state: str) -> CallbackListener:
+        """The callback listener: on the chosen port; else on the one the stored
+        registration's redirect URI names (so that registration stays valid), or on any free
+        one when that is taken."""
+        if self._options.callback_port > 0:
+            return await open_callback_listener(
+                state, self._options.callback_port, on_discarded=self._notify
+            )
+        port = registered_port(known)
+        if port:
+            try:
+                return await open_callback_listener(state, port, on_discarded=self._notify)
+            except OAuthError:
+                log.info("port %d is taken; the sign-in listens on another one", port)
+        return await open_callback_listener(state, 0, on_discarded=self._notify)
+
+    async def _present(self, url: str) -> None:
+        self._notify(
+            f"sign in to {self._display} in your browser; if it does not open, open this URL on "
+            f"this computer: {url}"
+        )
+        if not self._options.open_browser:
+            return
+        try:
+            opened = await self._browser(url)
+        except Exception as exc:  # the URL is shown: a failed browser is no reason to stop
+            log.debug("opening the browser failed: %r", exc)
+            opened = False
+        if not opened:
+            self._notify("could not open a browser: open the URL above yourself")
+
+    def _authorization_code(self, params: Mapping[str, str], server: AuthorizationServer) -> str:
+        error = params.get("error")
+        if error is not None:
+            detail = error_text(params.get("error_description"))
+            text = f"{error_text(error)}{': ' + detail if detail else ''}"
+            if error == "access_denied":
+                raise AuthorizationRequired(
+                    f"the sign-in to {self._display} was declined ({text})", self._display
+                )
+            raise OAuthError(f"the authorization server refused the sign-in ({text})")
+        # RFC 9207 §2.4: an iss that is not the issuer means the answer came from another
+        # authorization server (a mix-up attack); a server that promises iss must send it.
+        iss = params.get("iss")
+        if (iss is not None or server.iss_parameter) and (
+            iss is None or iss.rstrip("/") != server.issuer.rstrip("/")
+        ):
+            raise OAuthError(
+                f"the sign-in answer names the issuer {error_text(iss)!r}, not "
+                f"{server.issuer!r}; it was refused (RFC 9207)"
+            )
+        code = params.get("code")
+        if not code:
+            raise OAuthError("the sign-in answer carried no authorization code")
+        return code
+
+    # ------------------------------------------------------------------ discovery and choices
+
+    def learn(self, challenge: Challenge | None) -> None:
+        if challenge is not None:
+            self.challenge = challenge
+
+    async def _discover(self) -> Discovery:
+        hint = self.challenge.resource_metadata if self.challenge is not None else None
+        if self._discovery is None or hint != self._discovery_hint:
+            self._discovery = await discover(
+                self._client,
+                self._url,
+                resource_metadata_url=hint,
+                allow_http=self._options.allow_http,
+            )
+            self._discovery_hint = hint
+        return self._discovery
+
+    async def probe(self) -> None:
+        """Ask the server, without a token, for its 401 challenge (for ``login``)."""
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers={
+                "Accept": "application/json, text/event-stream",
+                "Content-Type": "application/json",
+                "Accept-Encoding": "identity",
+                "User-Agent": self._client.headers.get("User-Agent", "mcp-remote-py"),
+            },
+            content=b'{"jsonrpc":"2.0","id":"mcp-remote-py-auth-probe","method":"ping"}',
+            extensions={"timeout": httpx.Timeout(TOKEN_TIMEOUT).as_dict()},
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise describe_network_error(exc, request.url, NetworkOptions()) from exc
+        await response.aclose()
+        challenge = bearer_challenge(response.headers) if response.status_code == 401 else None
+        if challenge is None:
+            self._notify(
+                f"{self._display} answered HTTP {response.status_code} without asking for a "
+                "sign-in; looking for its authorization server anyway"
+            )
+            challenge = Challenge("bearer")
+        self.challenge = challenge
+
+    def _initial_scope(self, discovery: Discovery) -> str | None:
+        # 2025-11-25 §Scope Selection Strategy: the challenge's scope, else the protected
+        # resource's scopes_supported, else none at all.
+        if self._options.scope:
+            return scope_union(self._options.scope)
+        if self.challenge is not None and self.challenge.scope:
+            return self.challenge.scope
+        if discovery.scopes_supported:
+            return scope_union(*discovery.scopes_supported)
+        return None
+
+    def _resource(self, discovery: Discovery) -> str | None:
+        # 2025-11-25 §Resource Parameter Implementation: MUST be sent on the authorization and
+        # token requests; --disable-resource-parameter exists for servers that reject it.
+        if not self._options.send_resource:
+            return None
+        if self._options.resource:
+            try:
+                return canonical_resource(self._options.resource)
+            except ValueError:
+                raise OAuthError(f"--resource {self._options.resource!r} is not a URL") from None
+        return discovery.resource
