@@ -75,6 +75,7 @@ class UpstreamHttpError(UpstreamError):
         retry_after: float | None = None,
         challenge: Mapping[str, str] | None = None,
         sent_authorization: str | None = None,
+        body: bytes = b"",
     ) -> None:
         text = f"the server answered HTTP {status} {reason}".rstrip()
         if excerpt:
@@ -89,6 +90,9 @@ class UpstreamHttpError(UpstreamError):
         # request carried, so OAuth can tell a stale token from a fresh one. Kept out of str().
         self.challenge = challenge
         self.sent_authorization = sent_authorization
+        # The start of the body (at most 8 KiB), for a JSON-RPC error inside it: a 2026-07-28
+        # server answers -32020/-32022 with HTTP 400, and that is its answer, not a failure.
+        self.body = body
 
 
 class SessionLost(UpstreamError):

@@ -42,6 +42,7 @@ __all__ = [
 SIDE_EFFECT_FREE = frozenset(
     {
         "initialize",
+        "server/discover",  # 2026-07-28 server/discover: it only describes the server
         "ping",
         "resources/read",
         "prompts/get",

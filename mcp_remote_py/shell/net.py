@@ -464,4 +464,5 @@ async def http_error(response: httpx.Response, hint: str | None = None) -> Upstr
         retry_after=parse_retry_after(response.headers.get("retry-after")),
         challenge=dict(response.headers) if auth_failed else None,
         sent_authorization=response.request.headers.get("authorization") if auth_failed else None,
+        body=bytes(body),
     )

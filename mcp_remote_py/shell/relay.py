@@ -38,6 +38,7 @@ import httpx
 import trio
 
 from ..core.backoff import Backoff
+from ..core.eras import is_modern_request
 from ..core.errors import (
     ConnectionLost,
     ProtocolViolation,
@@ -63,6 +64,7 @@ from ..core.jsonrpc import (
     parse_message,
 )
 from ..core.session import SessionState, ToolFilter, is_relay_id, may_resend
+from .modern import ModernUpstream
 from .net import DOCTOR_HINT, NetworkOptions, display_url
 from .transports.base import Transport
 from .transports.negotiate import open_transport
@@ -220,6 +222,12 @@ class Relay:
         self._last_activity = 0.0
         self._sign_in_factory = sign_in
         self._oauth: SignIn | None = None  # made when first needed
+        # 2026-07-28: requests carrying a modern _meta go to the server without a session.
+        self._modern: ModernUpstream | None = None
+        self._modern_ids: set[RequestId] = set()
+        # The client's era, from its latest request: a dual-era client that probed with
+        # server/discover and fell back to initialize speaks legacy from then on.
+        self._client_modern = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -285,7 +293,13 @@ class Relay:
             return
         if message.method == "notifications/cancelled":
             self._on_cancelled(message)
-        elif message.method == "notifications/initialized":
+            if message.params.get("requestId") in self._modern_ids:
+                return  # 2026-07-28 §Cancellation: closing the request's stream is the signal
+        if self._client_modern:
+            # streamable-http §Sending Messages: no client notifications over HTTP this revision.
+            log.debug("a 2026-07-28 client's %s is not sent to the server", message.method)
+            return
+        if message.method == "notifications/initialized":
             self._client_initialized = True
         self._claim_opening(message)
         self._in_order.put(message)
@@ -320,7 +334,13 @@ class Relay:
             return
         assert self._nursery is not None
         assert message.id is not None
-        self._claim_opening(message)
+        if message.method == "initialize":
+            self._client_modern = False
+        elif is_modern_request(message.params):
+            self._client_modern = True
+            self._modern_ids.add(message.id)
+        if message.id not in self._modern_ids:
+            self._claim_opening(message)
         scope = trio.CancelScope()
         self._request_scopes[message.id] = scope
         self._nursery.start_soon(self._forward_request, message, self._in_order.enqueued, scope)
@@ -355,12 +375,16 @@ class Relay:
                 )
         finally:
             self._request_scopes.pop(message.id, None)
+            self._modern_ids.discard(message.id)
             if scope.cancelled_caught:
                 self.state.take(message.id)  # the client withdrew it: no answer is owed
             self._maybe_idle()
 
     async def _send_request(self, message: Message) -> None:
         assert message.id is not None
+        if message.id in self._modern_ids:
+            await self._to_modern_server(message)
+            return
         transport = await self._to_server(message)
         # Legacy SSE answers on its stream later: remember what waits there, should it break.
         waits_on_stream = transport is not None and not transport.answers_inline
@@ -410,6 +434,56 @@ class Relay:
                 log.log(level, "%s; sending %s again in %.1f s", exc, method, delay)
                 attempt += 1
                 await trio.sleep(delay)
+
+    async def _to_modern_server(self, message: Message) -> None:
+        """Send a 2026-07-28 request, re-sending only as ``may_resend`` allows; a request whose
+        response stream broke is issued again under a new id (changelog major change 9)."""
+        modern = self._modern_upstream()
+        started = time.monotonic()
+        attempt = 0
+        signed_in = 0
+        new_id = False
+        while True:
+            try:
+                self._touch()
+                await modern.forward(message, new_id=new_id)
+                return
+            except UpstreamError as exc:
+                if self._needs_sign_in(exc) and signed_in < 2:
+                    signed_in += 1
+                    await self._reauthorize(exc, self._sign_in_wait())
+                    continue
+                method = message.method or ""
+                if not may_resend(exc, method) or self._retries_exhausted(attempt):
+                    raise
+                delay = self._retry_delay(exc, attempt)
+                # Until the server has answered once, a client's first request (its discover,
+                # most likely) is owed an answer within the start-up bound, as initialize is.
+                first_contact = not modern.proven_modern
+                if first_contact and time.monotonic() + delay - started > (
+                    self.options.initialize_deadline
+                ):
+                    raise
+                new_id = isinstance(exc, ConnectionLost)
+                level = logging.INFO if attempt == 0 else logging.DEBUG
+                log.log(level, "%s; sending %s again in %.1f s", exc, method, delay)
+                attempt += 1
+                await trio.sleep(delay)
+
+    def _modern_upstream(self) -> ModernUpstream:
+        if self._modern is None:
+            assert self._nursery is not None
+            self._modern = ModernUpstream(
+                self.client,
+                self.options.url,
+                self._deliver,
+                self._nursery,
+                self.options.network,
+                self.options.backoff,
+                self.state,
+                authorize=self._authorize,
+            )
+        return self._modern
 
     def _retries_exhausted(self, attempt: int) -> bool:
         return self.options.max_retries > 0 and attempt >= self.options.max_retries
@@ -698,7 +772,24 @@ class Relay:
     async def _answer_upstream_error(self, message: Message, exc: UpstreamError) -> None:
         assert message.id is not None
         text = exc.advice()
-        if message.method == "initialize" and isinstance(exc, UpstreamUnavailable):
+        if (
+            message.id in self._modern_ids
+            and isinstance(exc, UpstreamHttpError)
+            and exc.status in (400, 404, 405)
+        ):
+            # streamable-http §Backward Compatibility: no recognised modern error in the body,
+            # so the server speaks only the older protocol. Not a modern error code either, so
+            # that a dual-era client falls back to initialize, as the spec has it do.
+            url = display_url(self.options.url)
+            text = (
+                f"the server at {url} does not speak MCP 2026-07-28: it answered "
+                f"{message.method} with HTTP {exc.status}"
+                + (f" ({exc.excerpt})" if exc.excerpt else "")
+                + ". A client that also speaks the 2025 protocol "
+                "falls back to initialize and works; one that speaks only 2026-07-28 cannot use "
+                f"this server. {DOCTOR_HINT.format(url=url)}"
+            )
+        elif message.method == "initialize" and isinstance(exc, UpstreamUnavailable):
             url = display_url(self.options.url)
             text = f"could not reach the MCP server at {url}: {exc}. " + (
                 exc.hint or DOCTOR_HINT.format(url=url)
