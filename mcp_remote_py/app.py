@@ -14,7 +14,8 @@ import trio
 
 from .shell.net import build_client, install_ipv4_resolver
 from .shell.parent import launcher_gone, launcher_pid
-from .shell.relay import Relay, RelayOptions, SignIn
+from .shell.relay import Relay
+from .shell.relay_options import RelayOptions, SignIn
 from .shell.stdio import StdoutWriter, client_lines
 
 __all__ = ["run_relay"]

@@ -19,7 +19,7 @@ from .core.errors import UsageError
 from .core.headers import parse_header, parse_header_file
 
 if TYPE_CHECKING:
-    from .shell.relay import OAuthSettings, RelayOptions
+    from .shell.relay_options import OAuthSettings, RelayOptions
 
 __all__ = ["PROG", "build_parser", "relay_options"]
 
@@ -287,7 +287,7 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
 
     from .core.backoff import Backoff
     from .shell.net import NetworkOptions, is_loopback_host
-    from .shell.relay import RelayOptions
+    from .shell.relay_options import RelayOptions
 
     raw_url = args.url or environ.get("MCP_HTTP_URL", "")
     if not raw_url:
@@ -379,7 +379,7 @@ def _stored_credential(
 
 
 def _oauth_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> OAuthSettings:
-    from .shell.relay import OAuthSettings
+    from .shell.relay_options import OAuthSettings
 
     secret = None
     if args.oauth_client_secret_env:

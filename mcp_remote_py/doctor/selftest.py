@@ -24,7 +24,8 @@ import trio
 from .._version import __version__
 from ..core.backoff import Backoff
 from ..shell.net import NetworkOptions, build_client
-from ..shell.relay import Relay, RelayOptions
+from ..shell.relay import Relay
+from ..shell.relay_options import RelayOptions
 from .report import FAIL, PASS, SKIP, Report
 from .selftest_server import SERVER_NAME, SelfTestServer
 

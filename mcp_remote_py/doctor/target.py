@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from ..shell.net import NetworkOptions, display_url
-from ..shell.relay import RelayOptions
+from ..shell.relay_options import RelayOptions
 
 __all__ = ["Target"]
 

@@ -24,20 +24,21 @@ Relay-owned requests use ids in the relay's own namespace and carry only the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import trio
 
-from ..core.backoff import Backoff
 from ..core.eras import HEADER_MISMATCH
 from ..core.errors import ConnectionLost, UpstreamError, UpstreamHttpError, UpstreamUnavailable
 from ..core.jsonrpc import Kind, Message, RequestId
 from ..core.request_metadata import ParamHeader, screen_tools
-from ..core.session import SessionState
-from .net import NetworkOptions
-from .transports.base import Authorize, Deliver
+from ..core.session import SessionState, may_resend
+from .relay_options import RelayOptions
+from .sign_in import SignInGate
+from .transports.base import Deliver
 from .transports.modern_http import ModernHttpTransport
 
 __all__ = ["ModernUpstream"]
@@ -59,25 +60,25 @@ class ModernUpstream:
     def __init__(
         self,
         client: httpx.AsyncClient,
-        url: httpx.URL,
+        options: RelayOptions,
         deliver: Deliver,
         nursery: trio.Nursery,
-        options: NetworkOptions,
-        backoff: Backoff,
         state: SessionState,
-        authorize: Authorize | None = None,
+        sign_in: SignInGate,
     ) -> None:
         self.state = state
+        self._options = options
         self._deliver = deliver
-        self._backoff = backoff
+        self._backoff = options.backoff
+        self._sign_in = sign_in
         self.transport = ModernHttpTransport(
             client,
-            url,
+            options.url,
             self._from_server,
             nursery,
-            options,
+            options.network,
             on_lost=lambda _: None,  # no session, nothing is lost on its own
-            authorize=authorize,
+            authorize=sign_in.authorize,
             tool_headers=self._params_of,
         )
         self._tool_params: dict[str, tuple[ParamHeader, ...]] = {}
@@ -92,6 +93,39 @@ class ModernUpstream:
     @property
     def proven_modern(self) -> bool:
         return self.transport.proven_modern
+
+    async def send(self, message: Message) -> None:
+        """Send a 2026-07-28 request, re-sending only as ``may_resend`` allows; a request whose
+        response stream broke is issued again under a new id (changelog major change 9)."""
+        started = time.monotonic()
+        attempt = 0
+        signed_in = 0
+        new_id = False
+        while True:
+            try:
+                await self.forward(message, new_id=new_id)
+                return
+            except UpstreamError as exc:
+                if self._sign_in.needed(exc) and signed_in < 2:
+                    signed_in += 1
+                    await self._sign_in.reauthorize(exc, self._sign_in.wait)
+                    continue
+                method = message.method or ""
+                if not may_resend(exc, method) or self._options.retries_exhausted(attempt):
+                    raise
+                delay = self._options.retry_delay(exc, attempt)
+                # Until the server has answered once, a client's first request (its discover,
+                # most likely) is owed an answer within the start-up bound, as initialize is.
+                first_contact = not self.proven_modern
+                if first_contact and time.monotonic() + delay - started > (
+                    self._options.initialize_deadline
+                ):
+                    raise
+                new_id = isinstance(exc, ConnectionLost)
+                level = logging.INFO if attempt == 0 else logging.DEBUG
+                log.log(level, "%s; sending %s again in %.1f s", exc, method, delay)
+                attempt += 1
+                await trio.sleep(delay)
 
     async def forward(self, message: Message, *, new_id: bool = False) -> None:
         """Send one client request; its answer reaches the client, under the client's id.

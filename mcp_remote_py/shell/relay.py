@@ -30,14 +30,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import trio
 
-from ..core.backoff import Backoff
 from ..core.eras import is_modern_request
 from ..core.errors import (
     ConnectionLost,
@@ -65,95 +63,20 @@ from ..core.jsonrpc import (
 )
 from ..core.session import SessionState, ToolFilter, is_relay_id, may_resend
 from .modern import ModernUpstream
-from .net import DOCTOR_HINT, NetworkOptions, display_url
+from .net import DOCTOR_HINT, display_url
+from .relay_options import Output, RelayOptions, SignInFactory
+from .sign_in import SignInGate
 from .transports.base import Transport
 from .transports.negotiate import open_transport
 
-__all__ = ["OAuthSettings", "Output", "Relay", "RelayOptions", "SignIn", "SignInFactory"]
+__all__ = ["Relay"]
 
 log = logging.getLogger("mcp_remote_py")
 
-# Claude Desktop gives up on initialize after about 60 s; answer well before that.
-INITIALIZE_DEADLINE = 30.0
 # After stdin closes, how long answers still in flight may take before they are given up.
 EOF_GRACE = 2.0
 # How long a replayed initialize may take to be answered.
 REPLAY_TIMEOUT = 30.0
-# How long a request waits for a browser sign-in before it is answered with advice (Claude
-# Desktop gives up on a request after about 60 s).
-SIGN_IN_WAIT = 55.0
-
-
-class Output(Protocol):
-    async def write_line(self, data: bytes | str) -> None:
-        """Write ``data`` (one JSON value, no newline; text as UTF-8) and the newline."""
-
-
-class SignIn(Protocol):
-    """What the relay needs of OAuth (``auth.oauth.OAuthSession`` is one): the header for the
-    next request, and a way past a 401 or a 403 ``insufficient_scope``.
-
-    The relay is the shell and OAuth a feature above it, so the relay does not import it: the
-    command line's wiring (``app.py``) hands in a ``SignInFactory`` that does, on first use."""
-
-    async def authorization_header(self, *, interactive: bool = False) -> str | None: ...
-
-    async def on_unauthorized(
-        self,
-        headers: Mapping[str, str],
-        *,
-        sent: str | None,
-        interactive: bool = False,
-        wait_for_sign_in: float | None = None,
-    ) -> str: ...
-
-    async def on_forbidden(
-        self,
-        headers: Mapping[str, str],
-        *,
-        sent: str | None,
-        interactive: bool = False,
-        wait_for_sign_in: float | None = None,
-    ) -> str | None: ...
-
-
-# Makes the SignIn for a relay's server, given its HTTP client and the relay's nursery (where
-# a sign-in finishing in the browser lives on after the request that started it was answered).
-SignInFactory = Callable[["RelayOptions", httpx.AsyncClient, "trio.Nursery | None"], SignIn]
-
-
-@dataclass(frozen=True)
-class OAuthSettings:
-    """How to sign in when the server asks (OAuth 2.1), kept free of the OAuth code itself so
-    that a relay that never meets a 401 never imports it. See ``auth.oauth.OAuthOptions``."""
-
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    client_metadata_url: str | None = None
-    resource: str | None = None
-    callback_port: int = 0
-    auth_timeout: float = 300.0
-    allow_http: bool = False
-
-
-@dataclass
-class RelayOptions:
-    url: httpx.URL
-    transport: str = "http-first"
-    network: NetworkOptions = field(default_factory=NetworkOptions)
-    ignore_tools: list[str] = field(default_factory=list)
-    request_timeout: float | None = None
-    initialize_deadline: float = INITIALIZE_DEADLINE
-    # Defaults ride out a two-minute redeploy: 0.5, 1, 2, 4, 8, then 15 s apart, 20 tries.
-    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=15.0))
-    max_retries: int = 20  # 0: for ever
-    keepalive: float = 30.0  # 0: off
-    max_line: int = 256 * 1024 * 1024
-    # OAuth when the server answers 401 (None: the user gave the Authorization header, or a
-    # stored bearer token is sent); oauth_at_start: an OAuth token is stored, send it at once.
-    oauth: OAuthSettings | None = None
-    oauth_at_start: bool = False
-    credential_store: str | None = None
 
 
 class _InOrder:
@@ -220,8 +143,7 @@ class Relay:
         # Requests sent on a transport that answers on a separate stream (legacy SSE).
         self._awaiting_stream: set[RequestId] = set()
         self._last_activity = 0.0
-        self._sign_in_factory = sign_in
-        self._oauth: SignIn | None = None  # made when first needed
+        self.sign_in = SignInGate(sign_in, options, client)
         # 2026-07-28: requests carrying a modern _meta go to the server without a session.
         self._modern: ModernUpstream | None = None
         self._modern_ids: set[RequestId] = set()
@@ -238,8 +160,7 @@ class Relay:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._last_activity = trio.current_time()
-                if self.options.oauth_at_start and self._sign_in_factory is not None:
-                    self._oauth_session()
+                self.sign_in.start(nursery)
                 nursery.start_soon(self._send_in_order)
                 if self.options.keepalive > 0:
                     nursery.start_soon(self._keepalive)
@@ -383,7 +304,8 @@ class Relay:
     async def _send_request(self, message: Message) -> None:
         assert message.id is not None
         if message.id in self._modern_ids:
-            await self._to_modern_server(message)
+            self._touch()
+            await self._modern_upstream().send(message)
             return
         transport = await self._to_server(message)
         # Legacy SSE answers on its stream later: remember what waits there, should it break.
@@ -421,50 +343,15 @@ class Relay:
                     raise
                 resent_after_loss = True  # the server refused it unseen: once more, new session
             except UpstreamError as exc:
-                if self._needs_sign_in(exc) and signed_in < 2:
+                if self.sign_in.needed(exc) and signed_in < 2:
                     # 401/403: the server did not take it. Get a token it accepts, send again.
                     signed_in += 1
-                    await self._reauthorize(exc, self._sign_in_wait())
+                    await self.sign_in.reauthorize(exc, self.sign_in.wait)
                     continue
                 method = message.method or "a response"
-                if not may_resend(exc, method) or self._retries_exhausted(attempt):
+                if not may_resend(exc, method) or self.options.retries_exhausted(attempt):
                     raise
-                delay = self._retry_delay(exc, attempt)
-                level = logging.INFO if attempt == 0 else logging.DEBUG
-                log.log(level, "%s; sending %s again in %.1f s", exc, method, delay)
-                attempt += 1
-                await trio.sleep(delay)
-
-    async def _to_modern_server(self, message: Message) -> None:
-        """Send a 2026-07-28 request, re-sending only as ``may_resend`` allows; a request whose
-        response stream broke is issued again under a new id (changelog major change 9)."""
-        modern = self._modern_upstream()
-        started = time.monotonic()
-        attempt = 0
-        signed_in = 0
-        new_id = False
-        while True:
-            try:
-                self._touch()
-                await modern.forward(message, new_id=new_id)
-                return
-            except UpstreamError as exc:
-                if self._needs_sign_in(exc) and signed_in < 2:
-                    signed_in += 1
-                    await self._reauthorize(exc, self._sign_in_wait())
-                    continue
-                method = message.method or ""
-                if not may_resend(exc, method) or self._retries_exhausted(attempt):
-                    raise
-                delay = self._retry_delay(exc, attempt)
-                # Until the server has answered once, a client's first request (its discover,
-                # most likely) is owed an answer within the start-up bound, as initialize is.
-                first_contact = not modern.proven_modern
-                if first_contact and time.monotonic() + delay - started > (
-                    self.options.initialize_deadline
-                ):
-                    raise
-                new_id = isinstance(exc, ConnectionLost)
+                delay = self.options.retry_delay(exc, attempt)
                 level = logging.INFO if attempt == 0 else logging.DEBUG
                 log.log(level, "%s; sending %s again in %.1f s", exc, method, delay)
                 attempt += 1
@@ -474,23 +361,9 @@ class Relay:
         if self._modern is None:
             assert self._nursery is not None
             self._modern = ModernUpstream(
-                self.client,
-                self.options.url,
-                self._deliver,
-                self._nursery,
-                self.options.network,
-                self.options.backoff,
-                self.state,
-                authorize=self._authorize,
+                self.client, self.options, self._deliver, self._nursery, self.state, self.sign_in
             )
         return self._modern
-
-    def _retries_exhausted(self, attempt: int) -> bool:
-        return self.options.max_retries > 0 and attempt >= self.options.max_retries
-
-    def _retry_delay(self, exc: UpstreamError, attempt: int) -> float:
-        floor = getattr(exc, "retry_after", None) or 0.0
-        return self.options.backoff.delay(attempt, floor=floor)
 
     async def _send_in_order(self) -> None:
         async for message in self._in_order.receive:
@@ -557,7 +430,7 @@ class Relay:
                         options=self.options.network,
                         backoff=self.options.backoff,
                         on_lost=self._on_stream_lost,
-                        authorize=self._authorize,
+                        authorize=self.sign_in.authorize,
                     )
             except trio.TooSlowError:
                 doctor = DOCTOR_HINT.format(url=display_url(self.options.url))
@@ -568,18 +441,18 @@ class Relay:
                     f"or the server is overloaded. {doctor}",
                 ) from None
             except UpstreamError as exc:
-                if self._needs_sign_in(exc) and signed_in < 2:
+                if self.sign_in.needed(exc) and signed_in < 2:
                     # The desktop client waits about 60 s for initialize: sign in within that;
                     # a sign-in still open in the browser is answered with advice, and goes on.
                     signed_in += 1
                     waited = time.monotonic() - started
-                    await self._reauthorize(exc, max(5.0, self._sign_in_wait() - waited))
+                    await self.sign_in.reauthorize(exc, max(5.0, self.sign_in.wait - waited))
                     continue
-                delay = self._retry_delay(exc, attempt)
+                delay = self.options.retry_delay(exc, attempt)
                 if at_start:
                     if not exc.transient or time.monotonic() + delay > deadline:
                         raise
-                elif not may_resend(exc, "initialize") or self._retries_exhausted(attempt):
+                elif not may_resend(exc, "initialize") or self.options.retries_exhausted(attempt):
                     raise
                 # One line per outage on stderr; every retry in the debug log.
                 level = logging.INFO if attempt == 0 else logging.DEBUG
@@ -631,52 +504,6 @@ class Relay:
             if isinstance(capabilities, dict) and kind in capabilities:
                 notification = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
                 await self.output.write_line(line(notification))
-
-    # -- OAuth -----------------------------------------------------------------------------------
-
-    def _oauth_session(self) -> SignIn:
-        if self._oauth is None:
-            assert self._sign_in_factory is not None
-            self._oauth = self._sign_in_factory(self.options, self.client, self._nursery)
-        return self._oauth
-
-    async def _authorize(self) -> str | None:
-        """The OAuth Authorization header for the next request (refreshed before it expires)."""
-        if self._oauth is None:
-            return None
-        header: str | None = await self._oauth.authorization_header(interactive=False)
-        return header
-
-    def _sign_in_wait(self) -> float:
-        assert self.options.oauth is not None
-        return min(SIGN_IN_WAIT, self.options.oauth.auth_timeout)
-
-    def _needs_sign_in(self, exc: UpstreamError) -> bool:
-        return (
-            isinstance(exc, UpstreamHttpError)
-            and exc.status in (401, 403)
-            and self.options.oauth is not None
-            and self._sign_in_factory is not None
-        )
-
-    async def _reauthorize(self, exc: UpstreamError, wait: float) -> None:
-        """After a 401 (or a 403 insufficient_scope), get a token the server accepts: another
-        process's, a refreshed one, or one from a browser sign-in (2025-11-25 §Authorization).
-        Raises ``exc`` when OAuth cannot help, AuthorizationRequired when the user must act."""
-        assert isinstance(exc, UpstreamHttpError)
-        oauth = self._oauth_session()
-        challenge = exc.challenge or {}
-        if exc.status == 401:
-            await oauth.on_unauthorized(
-                challenge, sent=exc.sent_authorization, interactive=True, wait_for_sign_in=wait
-            )
-        elif (
-            await oauth.on_forbidden(
-                challenge, sent=exc.sent_authorization, interactive=True, wait_for_sign_in=wait
-            )
-            is None
-        ):
-            raise exc
 
     def _drop_session(self, transport: Transport, why: str) -> None:
         if self.transport is transport:
