@@ -4,6 +4,7 @@ Run from the repository root:
 
     python -m tests.peers.sdk_server --transport streamable-http [--json-response] [--stateless]
         [--event-store] [--retry-interval MS] [--host 127.0.0.1] [--port 0]
+        [--record-requests] [--header-tools]
     python -m tests.peers.sdk_server --transport sse [--host 127.0.0.1] [--port 0]
     python -m tests.peers.sdk_server --transport stdio    # same server over stdio, no READY line
 
@@ -20,6 +21,14 @@ Server-to-client requests (`sample`, `elicit`, `roots`) work in both protocol er
   with JSON-RPC error -32600 ("... no back-channel for server-initiated requests"): SDK behaviour.
 - 2026-07-28 era: the tool answers with an `InputRequiredResult` and reads the client's answer
   from the retried call's `inputResponses`.
+
+The same `/mcp` endpoint serves both eras (the SDK routes a POST whose `MCP-Protocol-Version` is
+not a handshake-era version to its 2026-07-28 entry). Two flags help tests of that era:
+
+- `--record-requests`: keep what every request to the server carried (headers, JSON-RPC method,
+  id, `_meta`, how the exchange ended), readable at `GET /_seen` (see `RequestLog`).
+- `--header-tools`: add tools whose inputSchema has `x-mcp-header` annotations, valid (`route`)
+  and invalid (`bad_number_header`, `bad_duplicate_header`), see `add_header_tools`.
 """
 
 from __future__ import annotations
@@ -31,9 +40,11 @@ import logging
 import socket
 import sys
 import warnings
+from collections import deque
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qs
 
 import anyio
 import mcp.types as types
@@ -44,7 +55,7 @@ from mcp.server.streamable_http import EventCallback, EventId, EventMessage, Eve
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.shared.message import ServerMessageMetadata
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 
 SERVER_NAME = "sdk-peer"
@@ -115,7 +126,67 @@ async def _ask(
     return await session.send_request(request, result_type, metadata=metadata)
 
 
-def build_server() -> MCPServer:
+def add_header_tools(mcp: MCPServer) -> None:
+    """Tools whose inputSchema carries `x-mcp-header` annotations (2026-07-28 `Mcp-Param-*`).
+
+    * `route`: valid annotations on a string (`region` → `Mcp-Param-Region`), a boolean
+      (`dry_run` → `Dry-Run`), an integer (`shard` → `Shard`) and a nested property
+      (`target.zone` → `Zone`, reached through `properties` only). The server checks each
+      `Mcp-Param-*` header against the argument (-32020 HeaderMismatch when one is missing or
+      differs) and the tool returns its arguments as JSON.
+    * `bad_number_header` (annotation on a `number`) and `bad_duplicate_header` (two annotations
+      `Place`/`place`, case-insensitively equal): invalid, so a conforming HTTP client leaves
+      them out of tools/list. The server does not check headers for them; calling one works.
+    """
+
+    @mcp.tool(structured_output=False)
+    def route(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})],
+        query: str = "",
+        dry_run: Annotated[bool, Field(json_schema_extra={"x-mcp-header": "Dry-Run"})] = False,
+        shard: Annotated[int, Field(json_schema_extra={"x-mcp-header": "Shard"})] = 0,
+        target: Annotated[
+            dict[str, str] | None,
+            Field(
+                json_schema_extra={
+                    "properties": {"zone": {"type": "string", "x-mcp-header": "Zone"}}
+                }
+            ),
+        ] = None,
+    ) -> str:
+        """Return the arguments as a JSON object (region, query, dry_run, shard, target)."""
+        arguments = {
+            "region": region,
+            "query": query,
+            "dry_run": dry_run,
+            "shard": shard,
+            "target": target,
+        }
+        return json.dumps(arguments, sort_keys=True)
+
+    @mcp.tool(structured_output=False)
+    def bad_number_header(ratio: float) -> str:
+        """Invalid: `x-mcp-header` on a number parameter."""
+        return f"ratio {ratio}"
+
+    @mcp.tool(structured_output=False)
+    def bad_duplicate_header(region: str, zone: str) -> str:
+        """Invalid: two parameters with the same `x-mcp-header` (case-insensitively)."""
+        return f"{region}/{zone}"
+
+    # MCPServer refuses an invalid annotation when a tool is registered, so patch the schemas it
+    # built (private API: a test peer may; the listing serves `parameters` as the inputSchema).
+    manager = mcp._tool_manager  # pyright: ignore[reportPrivateUsage]
+    number = manager.get_tool("bad_number_header")
+    duplicate = manager.get_tool("bad_duplicate_header")
+    assert number is not None
+    assert duplicate is not None
+    number.parameters["properties"]["ratio"]["x-mcp-header"] = "Ratio"
+    duplicate.parameters["properties"]["region"]["x-mcp-header"] = "Place"
+    duplicate.parameters["properties"]["zone"]["x-mcp-header"] = "place"
+
+
+def build_server(header_tools: bool = False) -> MCPServer:
     mcp = MCPServer(
         SERVER_NAME,
         version=SERVER_VERSION,
@@ -241,6 +312,8 @@ def build_server() -> MCPServer:
         """A templated text resource."""
         return f"item {id}"
 
+    if header_tools:
+        add_header_tools(mcp)
     return mcp
 
 
@@ -257,6 +330,8 @@ class Options:
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     hypercorn: bool = False
+    record_requests: bool = False
+    header_tools: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -286,6 +361,16 @@ def parse_args(argv: list[str] | None = None) -> Options:
         action="store_true",
         help="serve with hypercorn instead of uvicorn: HTTP/2 as well (h2c, or ALPN with --ssl-*)",
     )
+    parser.add_argument(
+        "--record-requests",
+        action="store_true",
+        help="record every request's headers and JSON-RPC fields, readable at GET /_seen",
+    )
+    parser.add_argument(
+        "--header-tools",
+        action="store_true",
+        help="add tools with x-mcp-header annotations in their inputSchema (valid and invalid)",
+    )
     ns = parser.parse_args(argv)
     if ns.transport != "streamable-http" and (ns.json_response or ns.stateless or ns.event_store):
         parser.error("--json-response/--stateless/--event-store apply to streamable-http only")
@@ -301,11 +386,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
         ssl_certfile=ns.ssl_certfile,
         ssl_keyfile=ns.ssl_keyfile,
         hypercorn=ns.hypercorn,
+        record_requests=ns.record_requests,
+        header_tools=ns.header_tools,
     )
 
 
 def build_app(options: Options) -> Starlette:
-    mcp = build_server()
+    mcp = build_server(header_tools=options.header_tools)
     # `host` makes the SDK enable its DNS-rebinding protection for loopback hosts, allowing
     # Host 127.0.0.1:*/localhost:*/[::1]:* and Origin http://127.0.0.1:*/localhost:*/[::1]:*
     # (or no Origin). That never blocks loopback clients, so the protection stays on.
@@ -318,6 +405,120 @@ def build_app(options: Options) -> Starlette:
         retry_interval=options.retry_interval,
         host=options.host,
     )
+
+
+def wrap_app(options: Options) -> Any:
+    """The ASGI app as served: the MCP app behind the fault middleware (and the request log)."""
+    app: Any = HttpFaults(build_app(options))
+    return RequestLog(app) if options.record_requests else app
+
+
+class RequestLog:
+    """ASGI middleware (``--record-requests``): what each request to the server carried.
+
+    ``GET /_seen`` answers ``{"requests": [...]}``, oldest first (the last 5000), one entry per
+    HTTP request except the control endpoints (``/_seen``, ``/_faults``)::
+
+        {"http": "POST", "path": "/mcp",
+         "headers": [["mcp-method", "tools/call"], ...],  # lowercase names, as sent, repeats kept
+         "rpc_method": "tools/call", "rpc_id": 3,        # null when not a JSON-RPC request
+         "params_keys": ["_meta", "arguments", "name"],   # the keys of params, or null
+         "params_name": "echo",                           # params.name, else params.uri, or null
+         "meta": {...},                                   # the body's params._meta, or null
+         "client": "name",                                # _meta clientInfo.name, or null
+         "status": 200,                                   # response status, null before it starts
+         "state": "open" | "complete" | "disconnected"}  # disconnected: the client closed it first
+
+    ``GET /_seen?client=NAME`` keeps only the entries whose body named that client, so tests
+    sharing one server each see their own requests.
+    """
+
+    def __init__(self, app: Any, limit: int = 5000) -> None:
+        self.app = app
+        self.entries: deque[dict[str, Any]] = deque(maxlen=limit)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == "/_seen":
+            await self._control(scope, send)
+            return
+        if scope["path"] == "/_faults":
+            await self.app(scope, receive, send)
+            return
+        entry: dict[str, Any] = {
+            "http": scope["method"],
+            "path": scope["path"],
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+            "rpc_method": None,
+            "rpc_id": None,
+            "params_keys": None,
+            "params_name": None,
+            "meta": None,
+            "client": None,
+            "status": None,
+            "state": "open",
+        }
+        self.entries.append(entry)
+        body = bytearray()
+        body_done = False
+
+        async def recording_receive() -> Any:
+            nonlocal body_done
+            message = await receive()
+            if message["type"] == "http.request" and not body_done:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    body_done = True
+                    _describe_body(entry, bytes(body))
+            elif message["type"] == "http.disconnect" and entry["state"] == "open":
+                entry["state"] = "disconnected"
+            return message
+
+        async def recording_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            elif (
+                message["type"] == "http.response.body"
+                and not message.get("more_body")
+                and entry["state"] == "open"
+            ):
+                entry["state"] = "complete"
+            await send(message)
+
+        await self.app(scope, recording_receive, recording_send)
+
+    async def _control(self, scope: Any, send: Any) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode())
+        entries = list(self.entries)
+        if "client" in query:
+            entries = [e for e in entries if e["client"] in query["client"]]
+        body = json.dumps({"requests": entries}).encode()
+        await _respond(send, 200, body, [(b"content-type", b"application/json")])
+
+
+def _describe_body(entry: dict[str, Any], body: bytes) -> None:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return
+    if not isinstance(message, dict):
+        return
+    entry["rpc_method"] = message.get("method")
+    entry["rpc_id"] = message.get("id")
+    params = message.get("params")
+    if not isinstance(params, dict):
+        return
+    entry["params_keys"] = sorted(params)
+    name = params.get("name", params.get("uri"))
+    entry["params_name"] = name if isinstance(name, str) else None
+    meta = params.get("_meta")
+    if isinstance(meta, dict):
+        entry["meta"] = meta
+        info = meta.get("io.modelcontextprotocol/clientInfo")
+        if isinstance(info, dict):
+            entry["client"] = info.get("name")
 
 
 class HttpFaults:
@@ -525,7 +726,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     if options.transport == "stdio":
         # Plain stdio server (no READY line: stdout is the protocol channel).
-        anyio.run(build_server().run_stdio_async)
+        anyio.run(build_server(header_tools=options.header_tools).run_stdio_async)
         return
 
     family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
@@ -544,7 +745,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     config = uvicorn.Config(
-        HttpFaults(build_app(options)),
+        wrap_app(options),
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -588,7 +789,7 @@ def _serve_hypercorn(options: Options, sock: socket.socket, url: str) -> None:
         # The socket listens already: connections wait in its backlog until hypercorn accepts.
         sys.stdout.write(f"READY {url}\n")
         sys.stdout.flush()
-        await serve(HttpFaults(build_app(options)), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        await serve(wrap_app(options), config, shutdown_trigger=stop.wait)
 
     asyncio.run(run())
 
