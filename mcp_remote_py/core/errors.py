@@ -8,6 +8,8 @@ RelayError
     ├── UpstreamHttpError    the server answered with an HTTP error status
     ├── SessionLost          the server no longer knows the session (404, 400 "no session")
     ├── ConnectionLost       a stream broke while the server was handling a request
+    ├── ModernOnlyServer     initialize met a server that speaks only 2026-07-28 (the relay
+    │                        bridges: core/bridge_up)
     └── ProtocolViolation    the server sent something that is not MCP
 """
 
@@ -18,6 +20,7 @@ from collections.abc import Mapping
 __all__ = [
     "MAYBE_CARRIED_OUT",
     "ConnectionLost",
+    "ModernOnlyServer",
     "ProtocolViolation",
     "RelayError",
     "SessionLost",
@@ -93,6 +96,15 @@ class UpstreamHttpError(UpstreamError):
         # The start of the body (at most 8 KiB), for a JSON-RPC error inside it: a 2026-07-28
         # server answers -32020/-32022 with HTTP 400, and that is its answer, not a failure.
         self.body = body
+
+
+class ModernOnlyServer(UpstreamError):
+    """The server answered ``initialize`` as one that speaks only 2026-07-28 does: with a
+    recognised modern error, or by answering ``server/discover`` after refusing it. Not a
+    failure to report: the relay answers the client's initialize from ``server/discover``."""
+
+    def __init__(self, evidence: str) -> None:
+        super().__init__(f"the server speaks only MCP 2026-07-28 ({evidence})")
 
 
 class SessionLost(UpstreamError):

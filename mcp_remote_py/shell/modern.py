@@ -94,13 +94,25 @@ class ModernUpstream:
     def proven_modern(self) -> bool:
         return self.transport.proven_modern
 
-    async def send(self, message: Message) -> None:
+    def set_delivery(self, deliver: Deliver) -> None:
+        """Where what the server sends goes from now on (the bridge up puts itself between)."""
+        self._deliver = deliver
+
+    def retry_delay(self, error: UpstreamError, attempt: int) -> float:
+        return self._options.retry_delay(error, attempt)
+
+    async def request_result(self, params: dict[str, Any], method: str) -> dict[str, Any] | None:
+        """The result of a request of the relay's own; None when it was answered with an error."""
+        return await self._own_request(method, params)
+
+    async def send(self, message: Message, *, new_id: bool = False) -> None:
         """Send a 2026-07-28 request, re-sending only as ``may_resend`` allows; a request whose
-        response stream broke is issued again under a new id (changelog major change 9)."""
+        response stream broke is issued again under a new id (changelog major change 9).
+        ``new_id``: under a relay id from the first try (an MRTR retry, mrtr §Client
+        Requirements 3), its answer delivered under the request's own."""
         started = time.monotonic()
         attempt = 0
         signed_in = 0
-        new_id = False
         while True:
             try:
                 await self.forward(message, new_id=new_id)
@@ -121,7 +133,7 @@ class ModernUpstream:
                     self._options.initialize_deadline
                 ):
                     raise
-                new_id = isinstance(exc, ConnectionLost)
+                new_id = new_id or isinstance(exc, ConnectionLost)
                 level = logging.INFO if attempt == 0 else logging.DEBUG
                 log.log(level, "%s; sending %s again in %.1f s", exc, method, delay)
                 attempt += 1

@@ -39,6 +39,7 @@ import trio
 from ..core.eras import is_modern_request
 from ..core.errors import (
     ConnectionLost,
+    ModernOnlyServer,
     ProtocolViolation,
     SessionLost,
     UpstreamError,
@@ -62,6 +63,7 @@ from ..core.jsonrpc import (
     parse_message,
 )
 from ..core.session import SessionState, ToolFilter, is_relay_id, may_resend
+from .bridge_up import BridgeUp
 from .modern import ModernUpstream
 from .net import DOCTOR_HINT, display_url
 from .relay_options import Output, RelayOptions, SignInFactory
@@ -114,6 +116,10 @@ def _relay_message(body: dict[str, Any]) -> Message:
     return Message(Kind.REQUEST if "id" in body else Kind.NOTIFICATION, body, "")
 
 
+class _Bridged(Exception):
+    """The session this message waited for turned out to be a bridge to a 2026-07-28 server."""
+
+
 class Relay:
     def __init__(
         self,
@@ -150,6 +156,8 @@ class Relay:
         # The client's era, from its latest request: a dual-era client that probed with
         # server/discover and fell back to initialize speaks legacy from then on.
         self._client_modern = False
+        # A legacy client's session with a server that speaks only 2026-07-28 (the bridge up).
+        self._bridge: BridgeUp | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -212,6 +220,9 @@ class Relay:
         if message.kind is Kind.REQUEST:
             await self._on_request(message)
             return
+        if self._bridge is not None and self._bridge.takes(message):
+            await self._bridge.message(message)  # an answer to an MRTR round: no waiting in line
+            return
         if message.method == "notifications/cancelled":
             self._on_cancelled(message)
             if message.params.get("requestId") in self._modern_ids:
@@ -226,7 +237,12 @@ class Relay:
         self._in_order.put(message)
 
     def _claim_opening(self, message: Message) -> None:
-        if self.transport is None and self._opener is None and not self._connected_once:
+        if (
+            self._bridge is None
+            and self.transport is None
+            and self._opener is None
+            and not self._connected_once
+        ):
             self._opener = message
             self._opener_done = trio.Event()
 
@@ -307,7 +323,31 @@ class Relay:
             self._touch()
             await self._modern_upstream().send(message)
             return
-        transport = await self._to_server(message)
+        if self._bridge is None:
+            try:
+                transport = await self._to_server(message)
+            except ModernOnlyServer as exc:
+                if message.method != "initialize" or self._bridge is not None:
+                    raise
+                log.debug("%s", exc)
+                self._start_bridge()
+            except _Bridged:
+                pass
+            else:
+                self._note_stream_answer(message, transport)
+                return
+        assert self._bridge is not None
+        self._touch()
+        await self._bridge.request(message)
+
+    def _start_bridge(self) -> None:
+        assert self._nursery is not None
+        upstream = ModernUpstream(
+            self.client, self.options, self._deliver, self._nursery, self.state, self.sign_in
+        )
+        self._bridge = BridgeUp(upstream, self.output, self._deliver, self._nursery, self.state)
+
+    def _note_stream_answer(self, message: Message, transport: Transport | None) -> None:
         # Legacy SSE answers on its stream later: remember what waits there, should it break.
         waits_on_stream = transport is not None and not transport.answers_inline
         if waits_on_stream and message.id in self.state.pending:
@@ -323,7 +363,15 @@ class Relay:
         resent_after_loss = False
         signed_in = 0
         while True:
-            transport, opened_by_this = await self._session_for(message)
+            if self._bridge is not None:
+                if message.kind is Kind.REQUEST:
+                    raise _Bridged
+                await self._bridge.message(message)
+                return None
+            try:
+                transport, opened_by_this = await self._session_for(message)
+            except _Bridged:
+                continue
             if opened_by_this:
                 return None
             try:
@@ -386,6 +434,8 @@ class Relay:
         if self._opener is not None and self._opener is not message:
             await self._opener_done.wait()
         async with self._session_lock:
+            if self._bridge is not None:
+                raise _Bridged
             if self.transport is not None:
                 return self.transport, False
             if self._connected_once and self.state.initialize is not None:

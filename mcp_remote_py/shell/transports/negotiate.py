@@ -2,6 +2,11 @@
 
 2025-11-25 basic/transports §Backwards compatibility: POST the InitializeRequest; if that fails
 with 400, 404 or 405, GET the URL and expect an ``endpoint`` event (the 2024-11-05 transport).
+
+2026-07-28 basic/versioning §Backward Compatibility: a server that speaks only 2026-07-28 refuses
+``initialize`` too, and SHOULD say so with a modern error naming its versions. Such an answer,
+or (when the refusal says nothing recognisable) a ``server/discover`` that succeeds, raises
+``ModernOnlyServer`` instead of falling back to legacy SSE: the relay then bridges.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import httpx
 import trio
 
 from ...core.backoff import Backoff
-from ...core.errors import ProtocolViolation, UpstreamError, UpstreamHttpError
+from ...core.eras import MODERN_VERSIONS, PROTOCOL_VERSION_KEY, jsonrpc_error_body, proves_modern
+from ...core.errors import ModernOnlyServer, ProtocolViolation, UpstreamError, UpstreamHttpError
 from ...core.jsonrpc import Kind, Message
 from ..net import NetworkOptions, display_url
 from .base import Authorize, Deliver, Transport
 from .legacy_sse import LegacySseTransport
+from .modern_http import ModernHttpTransport
 from .streamable_http import StreamableHttpTransport
 
 __all__ = ["MODES", "open_transport", "transport_order"]
@@ -82,6 +89,8 @@ async def open_transport(
             await transport.close()
             status = exc.status if isinstance(exc, UpstreamHttpError) else None
             not_served = status is not None and status in _NOT_SERVED[kind]
+            if kind == HTTP and first.method == "initialize" and isinstance(exc, UpstreamHttpError):
+                await _refuse_if_modern_only(exc, client, url, nursery, options, authorize, first)
             fallback = index + 1 < len(order) and (status is None or not_served)
             if not fallback:
                 # When the fallback is simply not served, the first transport's error is the one
@@ -109,3 +118,44 @@ async def open_transport(
         )
         return transport
     raise AssertionError("unreachable: the last transport either returns or raises")
+
+
+async def _refuse_if_modern_only(
+    refusal: UpstreamHttpError,
+    client: httpx.AsyncClient,
+    url: httpx.URL,
+    nursery: trio.Nursery,
+    options: NetworkOptions,
+    authorize: Authorize | None,
+    initialize: Message,
+) -> None:
+    """Raise ModernOnlyServer when the server that refused ``initialize`` speaks 2026-07-28."""
+    error = jsonrpc_error_body(refusal.body)
+    if proves_modern(refusal.status, error):
+        assert error is not None
+        raise ModernOnlyServer(f"it answered initialize with {error['error'].get('message')!r}")
+    if refusal.status not in _NOT_SERVED[HTTP]:
+        return
+    # The refusal proves nothing either way: ask as a modern client would. A legacy server
+    # answers this with an error (or a legacy SSE server with 404/405), and the fallback goes on.
+    params = initialize.params
+    meta = {
+        PROTOCOL_VERSION_KEY: MODERN_VERSIONS[0],
+        "io.modelcontextprotocol/clientCapabilities": params.get("capabilities") or {},
+        "io.modelcontextprotocol/clientInfo": params.get("clientInfo") or {},
+    }
+    answers: list[Message] = []
+
+    async def keep(message: Message) -> None:
+        answers.append(message)
+
+    probe = ModernHttpTransport(client, url, keep, nursery, options, lambda _: None, authorize)
+    body = {"jsonrpc": "2.0", "id": "mcp-remote-py/era-probe", "method": "server/discover"}
+    request = Message(Kind.REQUEST, {**body, "params": {"_meta": meta}}, "")
+    try:
+        await probe.send_request(request)
+    except UpstreamError as exc:
+        log.debug("server/discover after the refused initialize failed too: %s", exc)
+        return
+    if probe.proven_modern and any("result" in answer.body for answer in answers):
+        raise ModernOnlyServer("it refused initialize and answered server/discover")
