@@ -72,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. --transport sse-only",
     )
     parser.add_argument(
+        "--protocol",
+        choices=("auto", "legacy", "modern"),
+        default="auto",
+        help="which MCP era to speak to the server: auto (the default) finds out, bridging a "
+        "client of the 2025 protocol to a server that speaks only 2026-07-28 and passing "
+        "2026-07-28 requests through; legacy never speaks 2026-07-28 to the server; modern "
+        "takes the server to speak only 2026-07-28 (no refused initialize at start). "
+        "e.g. --protocol legacy",
+    )
+    parser.add_argument(
         "--header",
         action="append",
         default=[],
@@ -335,6 +345,7 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
     return RelayOptions(
         url=url,
         transport=args.transport,
+        protocol=args.protocol,
         network=NetworkOptions(
             connect_timeout=args.connect_timeout,
             ca_file=args.ca_file,

@@ -20,6 +20,15 @@ PROXY_VARIABLES = (
 
 
 @pytest.fixture(autouse=True)
+def _own_state_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The era cache lives in the user state directory: a server that spoke only 2026-07-28 on a
+    # port in one test must not decide how a relay meets another server on that port later.
+    monkeypatch.setenv("MCP_REMOTE_PY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True)
 def _clean_network_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Like httpx's own test suite: a proxy or CA setting of the machine must not change results.
     for name in PROXY_VARIABLES:

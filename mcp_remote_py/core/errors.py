@@ -16,6 +16,7 @@ RelayError
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "MAYBE_CARRIED_OUT",
@@ -103,8 +104,10 @@ class ModernOnlyServer(UpstreamError):
     recognised modern error, or by answering ``server/discover`` after refusing it. Not a
     failure to report: the relay answers the client's initialize from ``server/discover``."""
 
-    def __init__(self, evidence: str) -> None:
+    def __init__(self, evidence: str, discover: dict[str, Any] | None = None) -> None:
         super().__init__(f"the server speaks only MCP 2026-07-28 ({evidence})")
+        # The DiscoverResult that proved it, if one did: the bridge answers initialize with it.
+        self.discover = discover
 
 
 class SessionLost(UpstreamError):

@@ -76,12 +76,13 @@ class BridgeUp:
 
     # -- client → server -----------------------------------------------------------------------
 
-    async def request(self, message: Message) -> None:
+    async def request(self, message: Message, discover: dict[str, Any] | None = None) -> None:
         """Answer one client request (exactly once, through the relay's ``deliver``), or raise
-        UpstreamError for the relay to answer with."""
+        UpstreamError for the relay to answer with. ``discover``: a DiscoverResult already at
+        hand for an ``initialize`` (the one that proved the server modern-only)."""
         assert message.id is not None
         if message.method == "initialize":
-            await self._initialize(message)
+            await self._initialize(message, discover)
             return
         face = self._face()
         if face.answers_locally(message.method):
@@ -136,11 +137,13 @@ class BridgeUp:
             and (message.id in self._asked)
         )
 
-    async def _initialize(self, message: Message) -> None:
+    async def _initialize(self, message: Message, discover: dict[str, Any] | None) -> None:
         """Rule 1: ``initialize`` answered from ``server/discover``."""
         assert message.id is not None
         face = self.face = LegacyFace.from_initialize(message.params)
-        result = await self._upstream.request_result({"_meta": face.meta()}, "server/discover")
+        result = discover or await self._upstream.request_result(
+            {"_meta": face.meta()}, "server/discover"
+        )
         if result is None:
             raise UpstreamError(
                 "the server refused initialize as a 2026-07-28 server does, but did not answer "

@@ -64,6 +64,7 @@ from ..core.jsonrpc import (
 )
 from ..core.session import SessionState, ToolFilter, is_relay_id, may_resend
 from .bridge_up import BridgeUp
+from .era_cache import LEGACY, MODERN_ONLY, EraCache
 from .modern import ModernUpstream
 from .net import DOCTOR_HINT, display_url
 from .relay_options import Output, RelayOptions, SignInFactory
@@ -158,6 +159,7 @@ class Relay:
         self._client_modern = False
         # A legacy client's session with a server that speaks only 2026-07-28 (the bridge up).
         self._bridge: BridgeUp | None = None
+        self._era = EraCache(options.url)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -273,6 +275,14 @@ class Relay:
         assert message.id is not None
         if message.method == "initialize":
             self._client_modern = False
+        elif is_modern_request(message.params) and self.options.protocol == "legacy":
+            await self._write_error(
+                message.id,
+                UPSTREAM_ERROR,
+                "--protocol legacy is set, so the relay does not speak MCP 2026-07-28 to the "
+                "server; a client that also speaks the 2025 protocol falls back to initialize",
+            )
+            return
         elif is_modern_request(message.params):
             self._client_modern = True
             self._modern_ids.add(message.id)
@@ -323,25 +333,63 @@ class Relay:
             self._touch()
             await self._modern_upstream().send(message)
             return
+        if self._bridge is None and message.method == "initialize" and self._bridge_at_once():
+            self._start_bridge()
+            try:
+                await self._bridge_request(message)
+                return
+            except UpstreamError as exc:
+                if self.options.protocol == "modern":
+                    raise
+                # basic/versioning §Backward Compatibility: re-probe when the cached era fails.
+                log.info("the server no longer answers as a 2026-07-28 one (%s); asking again", exc)
+                self._bridge = None
+                self._era.learn(None)
         if self._bridge is None:
             try:
                 transport = await self._to_server(message)
             except ModernOnlyServer as exc:
                 if message.method != "initialize" or self._bridge is not None:
                     raise
+                if self.options.protocol == "legacy":
+                    raise UpstreamError(
+                        f"{exc}, and --protocol legacy keeps the relay from bridging to it",
+                        "Remove --protocol legacy (the default, auto, bridges)",
+                    ) from None
                 log.debug("%s", exc)
+                self._era.learn(MODERN_ONLY)
                 self._start_bridge()
+                await self._bridge_request(message, exc.discover)
+                return
             except _Bridged:
                 pass
             else:
+                if message.method == "initialize" and transport is None:
+                    self._era.learn(LEGACY)
                 self._note_stream_answer(message, transport)
                 return
+        await self._bridge_request(message)
+
+    async def _bridge_request(
+        self, message: Message, discover: dict[str, Any] | None = None
+    ) -> None:
         assert self._bridge is not None
         self._touch()
-        await self._bridge.request(message)
+        await self._bridge.request(message, discover)
+
+    def _bridge_at_once(self) -> bool:
+        """Whether a legacy client's initialize goes straight to the bridge: the user said the
+        server speaks only 2026-07-28, or it did at our last start."""
+        if self.options.protocol == "legacy":
+            return False
+        return self.options.protocol == "modern" or self._era.era == MODERN_ONLY
 
     def _start_bridge(self) -> None:
         assert self._nursery is not None
+        if self._opener is not None:
+            # Messages waiting for the session to open must now find the bridge instead.
+            self._opener = None
+            self._opener_done.set()
         upstream = ModernUpstream(
             self.client, self.options, self._deliver, self._nursery, self.state, self.sign_in
         )
@@ -481,6 +529,7 @@ class Relay:
                         backoff=self.options.backoff,
                         on_lost=self._on_stream_lost,
                         authorize=self.sign_in.authorize,
+                        probe_modern=self._era.era != LEGACY and self.options.protocol != "legacy",
                     )
             except trio.TooSlowError:
                 doctor = DOCTOR_HINT.format(url=display_url(self.options.url))
@@ -511,7 +560,15 @@ class Relay:
                 await trio.sleep(delay)
 
     async def _open(self, first: Message) -> Transport:
-        return await self._connect(first, at_start=True)
+        try:
+            return await self._connect(first, at_start=True)
+        except (UpstreamHttpError, ProtocolViolation):
+            if first.method != "initialize" or self._era.era != LEGACY:
+                raise
+            # The cached era skipped the server/discover probe; it may be stale: ask once more.
+            log.debug("opening failed with the era cached as legacy; probing again")
+            self._era.learn(None)
+            return await self._connect(first, at_start=True)
 
     async def _reestablish(self) -> Transport:
         """A new session that looks to the client like the old one (DESIGN.md invariant 4)."""

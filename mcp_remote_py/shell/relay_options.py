@@ -87,6 +87,8 @@ class OAuthSettings:
 class RelayOptions:
     url: httpx.URL
     transport: str = "http-first"
+    # auto | legacy (never 2026-07-28 upstream) | modern (the server speaks only 2026-07-28)
+    protocol: str = "auto"
     network: NetworkOptions = field(default_factory=NetworkOptions)
     ignore_tools: list[str] = field(default_factory=list)
     request_timeout: float | None = None

@@ -62,9 +62,12 @@ async def open_transport(
     backoff: Backoff,
     on_lost: Callable[[UpstreamError], None],
     authorize: Authorize | None = None,
+    probe_modern: bool = True,
 ) -> Transport:
     """Open a session by sending ``first`` (normally ``initialize``) over the first transport
-    that the server speaks. Its answer has been delivered when this returns."""
+    that the server speaks. Its answer has been delivered when this returns. ``probe_modern``:
+    after a refused initialize that proves nothing, ask ``server/discover`` before falling back
+    (the era cache says whether that is worth a round trip)."""
     order = transport_order(mode, url)
     first_error: UpstreamError | None = None
     for index, kind in enumerate(order):
@@ -90,7 +93,9 @@ async def open_transport(
             status = exc.status if isinstance(exc, UpstreamHttpError) else None
             not_served = status is not None and status in _NOT_SERVED[kind]
             if kind == HTTP and first.method == "initialize" and isinstance(exc, UpstreamHttpError):
-                await _refuse_if_modern_only(exc, client, url, nursery, options, authorize, first)
+                await _refuse_if_modern_only(
+                    exc, client, url, nursery, options, authorize, first, probe_modern
+                )
             fallback = index + 1 < len(order) and (status is None or not_served)
             if not fallback:
                 # When the fallback is simply not served, the first transport's error is the one
@@ -128,13 +133,14 @@ async def _refuse_if_modern_only(
     options: NetworkOptions,
     authorize: Authorize | None,
     initialize: Message,
+    probe: bool,
 ) -> None:
     """Raise ModernOnlyServer when the server that refused ``initialize`` speaks 2026-07-28."""
     error = jsonrpc_error_body(refusal.body)
     if proves_modern(refusal.status, error):
         assert error is not None
         raise ModernOnlyServer(f"it answered initialize with {error['error'].get('message')!r}")
-    if refusal.status not in _NOT_SERVED[HTTP]:
+    if not probe or refusal.status not in _NOT_SERVED[HTTP]:
         return
     # The refusal proves nothing either way: ask as a modern client would. A legacy server
     # answers this with an error (or a legacy SSE server with 404/405), and the fallback goes on.
@@ -149,13 +155,14 @@ async def _refuse_if_modern_only(
     async def keep(message: Message) -> None:
         answers.append(message)
 
-    probe = ModernHttpTransport(client, url, keep, nursery, options, lambda _: None, authorize)
+    discover = ModernHttpTransport(client, url, keep, nursery, options, lambda _: None, authorize)
     body = {"jsonrpc": "2.0", "id": "mcp-remote-py/era-probe", "method": "server/discover"}
     request = Message(Kind.REQUEST, {**body, "params": {"_meta": meta}}, "")
     try:
-        await probe.send_request(request)
+        await discover.send_request(request)
     except UpstreamError as exc:
         log.debug("server/discover after the refused initialize failed too: %s", exc)
         return
-    if probe.proven_modern and any("result" in answer.body for answer in answers):
-        raise ModernOnlyServer("it refused initialize and answered server/discover")
+    results = [answer.body["result"] for answer in answers if "result" in answer.body]
+    if discover.proven_modern and results and isinstance(results[0], dict):
+        raise ModernOnlyServer("it refused initialize and answered server/discover", results[0])
