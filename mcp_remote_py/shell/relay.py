@@ -393,6 +393,10 @@ class Relay:
         upstream = ModernUpstream(
             self.client, self.options, self._deliver, self._nursery, self.state, self.sign_in
         )
+        # The server is known (or, from the cache or --protocol modern, taken) to speak
+        # 2026-07-28, so any JSON-RPC error it answers with is its answer: a resources/read
+        # of a missing resource is -32602, not a sign of a legacy server.
+        upstream.transport.proven_modern = True
         self._bridge = BridgeUp(upstream, self.output, self._deliver, self._nursery, self.state)
 
     def _note_stream_answer(self, message: Message, transport: Transport | None) -> None:
