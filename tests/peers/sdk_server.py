@@ -4,7 +4,8 @@ Run from the repository root:
 
     python -m tests.peers.sdk_server --transport streamable-http [--json-response] [--stateless]
         [--event-store] [--retry-interval MS] [--host 127.0.0.1] [--port 0]
-        [--record-requests] [--header-tools]
+        [--record-requests] [--header-tools] [--modern-only] [--request-state [STATE]]
+        [--resource-update-tool]
     python -m tests.peers.sdk_server --transport sse [--host 127.0.0.1] [--port 0]
     python -m tests.peers.sdk_server --transport stdio    # same server over stdio, no READY line
 
@@ -23,12 +24,23 @@ Server-to-client requests (`sample`, `elicit`, `roots`) work in both protocol er
   from the retried call's `inputResponses`.
 
 The same `/mcp` endpoint serves both eras (the SDK routes a POST whose `MCP-Protocol-Version` is
-not a handshake-era version to its 2026-07-28 entry). Two flags help tests of that era:
+not a handshake-era version to its 2026-07-28 entry). These flags help tests of that era:
 
 - `--record-requests`: keep what every request to the server carried (headers, JSON-RPC method,
-  id, `_meta`, how the exchange ended), readable at `GET /_seen` (see `RequestLog`).
+  id, params, `_meta`) and how it was answered (status, headers, the gist of the JSON-RPC answer,
+  how the exchange ended), readable at `GET /_seen` (see `RequestLog`).
 - `--header-tools`: add tools whose inputSchema has `x-mcp-header` annotations, valid (`route`)
   and invalid (`bad_number_header`, `bad_duplicate_header`), see `add_header_tools`.
+- `--modern-only`: serve 2026-07-28 alone. Every request to `/mcp` goes to the SDK's modern entry
+  whatever its headers say, so a legacy `initialize` is refused (HTTP 400, JSON-RPC -32602: no
+  `_meta`) and GET/DELETE get 405, as from a server that implements only this revision.
+- `--request-state [STATE]`: the 2026-07-28 `input_required` results of `sample`, `elicit` and
+  `roots` carry a `requestState` (STATE, or a default), which the SDK seals (an opaque `v1.`
+  token bound to the tool's name and arguments); a retry that does not echo the token exactly is
+  refused by the SDK (-32602 "Invalid or expired requestState"), one without it fails the tool.
+- `--resource-update-tool`: add `update_resource(uri)`, which sends
+  `notifications/resources/updated` for `uri` (to matching `subscriptions/listen` streams at
+  2026-07-28; on the standalone channel in the handshake era).
 """
 
 from __future__ import annotations
@@ -49,9 +61,12 @@ from urllib.parse import parse_qs
 import anyio
 import mcp.types as types
 import uvicorn
+from mcp.server._streamable_http_modern import handle_modern_request
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.session import ServerSession
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import RequestBodyLimitMiddleware
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.shared.message import ServerMessageMetadata
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
@@ -61,6 +76,10 @@ from starlette.applications import Starlette
 SERVER_NAME = "sdk-peer"
 SERVER_VERSION = "1.2.3"
 SERVER_INSTRUCTIONS = "Test peer for mcp-remote-py."
+# `--request-state` without a value. The SDK seals whatever the tool returns (AES-GCM, bound to
+# the method, the tool's name and arguments, with a TTL), so on the wire the client sees an
+# unreadable `v1.` token; the tool sees this again only if the token came back unaltered.
+DEFAULT_REQUEST_STATE = 'v1.eyJ0b29sIjoiZWxpY2l0In0=.\u00e9"\\/+ '
 
 _ResultT = TypeVar("_ResultT", bound=BaseModel)
 
@@ -104,17 +123,29 @@ def _is_modern(ctx: Context) -> bool:
 
 
 async def _ask(
-    ctx: Context, key: str, request: types.InputRequest, result_type: type[_ResultT]
+    ctx: Context,
+    key: str,
+    request: types.InputRequest,
+    result_type: type[_ResultT],
+    request_state: str | None = None,
 ) -> _ResultT | types.InputRequiredResult:
     """Send one server-to-client request the way the negotiated era expects.
 
     Returns the client's typed answer, or (2026-07-28, first round) the `InputRequiredResult`
-    the tool must return so the client answers and retries.
+    the tool must return so the client answers and retries. With ``request_state`` (the peer's
+    ``--request-state``), that result carries it as its opaque ``requestState``, and a retry
+    whose echoed state differs from it by one character is refused (the tool call fails).
     """
     if _is_modern(ctx):
         answer = (ctx.input_responses or {}).get(key)
         if answer is None:
-            return types.InputRequiredResult(input_requests={key: request})
+            return types.InputRequiredResult(
+                input_requests={key: request}, request_state=request_state
+            )
+        if request_state is not None and ctx.request_state != request_state:
+            raise ValueError(
+                f"requestState came back altered: sent {request_state!r}, got {ctx.request_state!r}"
+            )
         return result_type.model_validate(
             answer.model_dump(by_alias=True, mode="json", exclude_none=True)
         )
@@ -186,7 +217,11 @@ def add_header_tools(mcp: MCPServer) -> None:
     duplicate.parameters["properties"]["zone"]["x-mcp-header"] = "place"
 
 
-def build_server(header_tools: bool = False) -> MCPServer:
+def build_server(
+    header_tools: bool = False,
+    request_state: str | None = None,
+    resource_update_tool: bool = False,
+) -> MCPServer:
     mcp = MCPServer(
         SERVER_NAME,
         version=SERVER_VERSION,
@@ -230,7 +265,7 @@ def build_server(header_tools: bool = False) -> MCPServer:
                 max_tokens=100,
             )
         )
-        result = await _ask(ctx, "sample", request, types.CreateMessageResult)
+        result = await _ask(ctx, "sample", request, types.CreateMessageResult, request_state)
         if isinstance(result, types.InputRequiredResult):
             return result
         if not isinstance(result.content, types.TextContent):
@@ -245,7 +280,7 @@ def build_server(header_tools: bool = False) -> MCPServer:
                 message=question, requested_schema=ElicitAnswer.model_json_schema(by_alias=True)
             )
         )
-        result = await _ask(ctx, "elicit", request, types.ElicitResult)
+        result = await _ask(ctx, "elicit", request, types.ElicitResult, request_state)
         if isinstance(result, types.InputRequiredResult):
             return result
         if result.action != "accept":
@@ -255,7 +290,9 @@ def build_server(header_tools: bool = False) -> MCPServer:
     @mcp.tool(structured_output=False)
     async def roots(ctx: Context) -> str | types.InputRequiredResult:
         """Ask the client for roots/list; return the root URIs joined by newlines."""
-        result = await _ask(ctx, "roots", types.ListRootsRequest(), types.ListRootsResult)
+        result = await _ask(
+            ctx, "roots", types.ListRootsRequest(), types.ListRootsResult, request_state
+        )
         if isinstance(result, types.InputRequiredResult):
             return result
         return "\n".join(str(root.uri) for root in result.roots)
@@ -312,6 +349,21 @@ def build_server(header_tools: bool = False) -> MCPServer:
         """A templated text resource."""
         return f"item {id}"
 
+    if resource_update_tool:
+
+        @mcp.tool(structured_output=False)
+        async def update_resource(uri: str, ctx: Context) -> str:
+            """Announce that the resource `uri` changed (notifications/resources/updated).
+
+            2026-07-28: to the `subscriptions/listen` streams whose filter names `uri`; handshake
+            era: on the standalone channel (the GET stream), as `resources/subscribe` expects.
+            """
+            if _is_modern(ctx):
+                await ctx.notify_resource_updated(uri)
+            else:
+                await ctx.session.send_resource_updated(uri)
+            return "updated"
+
     if header_tools:
         add_header_tools(mcp)
     return mcp
@@ -332,6 +384,9 @@ class Options:
     hypercorn: bool = False
     record_requests: bool = False
     header_tools: bool = False
+    modern_only: bool = False
+    request_state: str | None = None
+    resource_update_tool: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -371,9 +426,33 @@ def parse_args(argv: list[str] | None = None) -> Options:
         action="store_true",
         help="add tools with x-mcp-header annotations in their inputSchema (valid and invalid)",
     )
+    parser.add_argument(
+        "--modern-only",
+        action="store_true",
+        help="serve 2026-07-28 only: every request to /mcp goes to the SDK's modern entry "
+        "(a legacy initialize is rejected, GET and DELETE get 405)",
+    )
+    parser.add_argument(
+        "--request-state",
+        nargs="?",
+        const=DEFAULT_REQUEST_STATE,
+        default=None,
+        metavar="STATE",
+        help="the MRTR tools (sample, elicit, roots) send this opaque requestState with their "
+        "input_required result and refuse a retry that does not echo it exactly",
+    )
+    parser.add_argument(
+        "--resource-update-tool",
+        action="store_true",
+        help="add the update_resource tool (sends notifications/resources/updated for a URI)",
+    )
     ns = parser.parse_args(argv)
-    if ns.transport != "streamable-http" and (ns.json_response or ns.stateless or ns.event_store):
-        parser.error("--json-response/--stateless/--event-store apply to streamable-http only")
+    if ns.transport != "streamable-http" and (
+        ns.json_response or ns.stateless or ns.event_store or ns.modern_only
+    ):
+        parser.error(
+            "--json-response/--stateless/--event-store/--modern-only apply to streamable-http only"
+        )
     return Options(
         transport=ns.transport,
         json_response=ns.json_response,
@@ -388,23 +467,62 @@ def parse_args(argv: list[str] | None = None) -> Options:
         hypercorn=ns.hypercorn,
         record_requests=ns.record_requests,
         header_tools=ns.header_tools,
+        modern_only=ns.modern_only,
+        request_state=ns.request_state,
+        resource_update_tool=ns.resource_update_tool,
+    )
+
+
+def _server_for(options: Options) -> MCPServer:
+    return build_server(
+        header_tools=options.header_tools,
+        request_state=options.request_state,
+        resource_update_tool=options.resource_update_tool,
     )
 
 
 def build_app(options: Options) -> Starlette:
-    mcp = build_server(header_tools=options.header_tools)
+    mcp = _server_for(options)
     # `host` makes the SDK enable its DNS-rebinding protection for loopback hosts, allowing
     # Host 127.0.0.1:*/localhost:*/[::1]:* and Origin http://127.0.0.1:*/localhost:*/[::1]:*
     # (or no Origin). That never blocks loopback clients, so the protection stays on.
     if options.transport == "sse":
         return mcp.sse_app(sse_path=options.sse_path, host=options.host)
-    return mcp.streamable_http_app(
+    app = mcp.streamable_http_app(
         json_response=options.json_response,
         stateless_http=options.stateless,
         event_store=InMemoryEventStore() if options.event_store else None,
         retry_interval=options.retry_interval,
         host=options.host,
     )
+    if options.modern_only:
+        _serve_modern_only(mcp.session_manager)
+    return app
+
+
+def _serve_modern_only(manager: StreamableHTTPSessionManager) -> None:
+    """Route every request to /mcp to the SDK's 2026-07-28 entry, whatever its headers say.
+
+    The manager's own dispatch (``_handle_request``) sends a request to that entry only when its
+    ``MCP-Protocol-Version`` is not a handshake-era version; everything else (no header, a
+    legacy version, GET, DELETE) goes to the session transport. Here the entry serves them all,
+    so the server answers as one that implements 2026-07-28 alone: an ``initialize`` (no
+    ``_meta``) is refused by its validation ladder, GET and DELETE get 405. The manager still
+    runs (its lifespan supplies the state the entry needs). Private API: a test peer may.
+    """
+
+    async def modern_only(scope: Any, receive: Any, send: Any) -> None:
+        await handle_modern_request(
+            manager.app,
+            manager.security_settings,
+            manager.json_response,
+            manager._lifespan_state,  # pyright: ignore[reportPrivateUsage]
+            scope,
+            receive,
+            send,
+        )
+
+    manager.asgi_app = RequestBodyLimitMiddleware(modern_only, manager.max_request_body_size)
 
 
 def wrap_app(options: Options) -> Any:
@@ -423,15 +541,24 @@ class RequestLog:
          "headers": [["mcp-method", "tools/call"], ...],  # lowercase names, as sent, repeats kept
          "rpc_method": "tools/call", "rpc_id": 3,        # null when not a JSON-RPC request
          "params_keys": ["_meta", "arguments", "name"],   # the keys of params, or null
+         "params": {...},                                 # the body's params as sent, or null
          "params_name": "echo",                           # params.name, else params.uri, or null
          "meta": {...},                                   # the body's params._meta, or null
          "client": "name",                                # _meta clientInfo.name, or null
          "status": 200,                                   # response status, null before it starts
+         "response_headers": [["mcp-session-id", "..."], ...],  # as sent, null before it starts
+         "answer": {"resultType": "input_required",       # the JSON-RPC answer (JSON or the last
+                    "requestState": "v1.…",               # SSE event with an id), once the
+                    "inputRequests": ["elicit"],          # response is complete; else null
+                    "error": null},
          "state": "open" | "complete" | "disconnected"}  # disconnected: the client closed it first
 
     ``GET /_seen?client=NAME`` keeps only the entries whose body named that client, so tests
     sharing one server each see their own requests.
     """
+
+    ANSWER_LIMIT = 1 << 20
+    """Answers longer than this (the `big` tool's) are not described."""
 
     def __init__(self, app: Any, limit: int = 5000) -> None:
         self.app = app
@@ -454,10 +581,13 @@ class RequestLog:
             "rpc_method": None,
             "rpc_id": None,
             "params_keys": None,
+            "params": None,
             "params_name": None,
             "meta": None,
             "client": None,
             "status": None,
+            "response_headers": None,
+            "answer": None,
             "state": "open",
         }
         self.entries.append(entry)
@@ -476,15 +606,23 @@ class RequestLog:
                 entry["state"] = "disconnected"
             return message
 
+        answer = bytearray()
+
         async def recording_send(message: Any) -> None:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
-            elif (
-                message["type"] == "http.response.body"
-                and not message.get("more_body")
-                and entry["state"] == "open"
-            ):
-                entry["state"] = "complete"
+                entry["response_headers"] = [
+                    [k.decode("latin-1"), v.decode("latin-1")]
+                    for k, v in message.get("headers", [])
+                ]
+            elif message["type"] == "http.response.body":
+                if len(answer) < self.ANSWER_LIMIT:
+                    answer.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    if len(answer) < self.ANSWER_LIMIT:
+                        entry["answer"] = _describe_answer(bytes(answer))
+                    if entry["state"] == "open":
+                        entry["state"] = "complete"
             await send(message)
 
         await self.app(scope, recording_receive, recording_send)
@@ -496,6 +634,32 @@ class RequestLog:
             entries = [e for e in entries if e["client"] in query["client"]]
         body = json.dumps({"requests": entries}).encode()
         await _respond(send, 200, body, [(b"content-type", b"application/json")])
+
+
+def _describe_answer(body: bytes) -> dict[str, Any] | None:
+    """The gist of the JSON-RPC answer in a response body (JSON, or the SSE event carrying it)."""
+    candidates = [body]
+    if not body.lstrip().startswith(b"{"):
+        candidates = [
+            line[len(b"data:") :] for line in body.splitlines() if line.startswith(b"data:")
+        ]
+    for candidate in reversed(candidates):
+        try:
+            message = json.loads(candidate)
+        except ValueError:
+            continue
+        if not isinstance(message, dict) or "id" not in message or "method" in message:
+            continue
+        result = message.get("result")
+        result = result if isinstance(result, dict) else {}
+        requests = result.get("inputRequests")
+        return {
+            "resultType": result.get("resultType"),
+            "requestState": result.get("requestState"),
+            "inputRequests": sorted(requests) if isinstance(requests, dict) else None,
+            "error": message.get("error"),
+        }
+    return None
 
 
 def _describe_body(entry: dict[str, Any], body: bytes) -> None:
@@ -511,6 +675,7 @@ def _describe_body(entry: dict[str, Any], body: bytes) -> None:
     if not isinstance(params, dict):
         return
     entry["params_keys"] = sorted(params)
+    entry["params"] = params
     name = params.get("name", params.get("uri"))
     entry["params_name"] = name if isinstance(name, str) else None
     meta = params.get("_meta")
@@ -726,7 +891,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     if options.transport == "stdio":
         # Plain stdio server (no READY line: stdout is the protocol channel).
-        anyio.run(build_server(header_tools=options.header_tools).run_stdio_async)
+        anyio.run(_server_for(options).run_stdio_async)
         return
 
     family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
