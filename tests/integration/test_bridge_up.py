@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import mcp.types as types
 import pytest
 import trio
@@ -40,6 +42,8 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 from pydantic import FileUrl
+
+from mcp_remote_py.shell.era_cache import MODERN_ONLY, _key
 
 from .conftest import RunningServer
 from .harness import REPO, RawRelay, raw_relay, relay_command
@@ -816,3 +820,50 @@ async def test_bridge_up_leaves_a_legacy_client_to_a_dual_era_server_on_a_legacy
         assert header(call, "MCP-Protocol-Version") == LEGACY, call
         assert VERSION_KEY not in (call["meta"] or {}), call  # no bridging: no _meta stamp
     assert "subscriptions/listen" not in [e["rpc_method"] for e in entries]
+
+
+# --- the era cache (basic/versioning §Backward Compatibility: persist, re-probe on failure) ----
+
+
+async def test_bridge_up_a_second_start_goes_straight_to_the_bridge(
+    peer: RunningServer, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    first = await log_mark(peer)
+    async with raw_relay([peer.url], tmp_path / "one") as relay:
+        await raw_initialize(relay, name)
+    refused = [e for e in await since(peer, first) if e.get("rpc_method") == "initialize"]
+    assert len(refused) == 1, "the first start learns the era from a refused initialize"
+    second = await log_mark(peer)
+    async with raw_relay([peer.url], tmp_path / "two") as relay:
+        result = await raw_initialize(relay, name)
+        await raw_call(relay, 1, "echo", text="cached")
+        echoed = await read_answer(relay, 1)
+    methods = [e.get("rpc_method") for e in await since(peer, second)]
+    assert "initialize" not in methods, methods
+    assert methods.count("server/discover") == 1, methods
+    assert result["serverInfo"] == {"name": "sdk-peer", "version": "1.2.3"}
+    assert echoed["result"]["content"] == [{"type": "text", "text": "cached"}]
+
+
+async def test_bridge_up_a_stale_cached_era_is_forgotten_and_the_server_asked_again(
+    sdk_servers: dict[str, RunningServer], tmp_path: Path, name: str
+) -> None:
+    # The cache says the server speaks only 2026-07-28, but the one at that URL now speaks
+    # only legacy HTTP+SSE: its server/discover fails, and the relay must fall back to the
+    # legacy session (and forget the stale entry) rather than answer initialize with an error.
+    legacy = sdk_servers["legacy-sse"]
+    cache = Path(os.environ["MCP_REMOTE_PY_STATE_DIR"]) / "eras.json"
+    cache.write_text(
+        json.dumps({_key(httpx.URL(legacy.url)): {"era": MODERN_ONLY, "seen": time.time()}})
+    )
+    async with raw_relay([legacy.url], tmp_path) as relay:
+        result = await raw_initialize(relay, name)
+        await raw_call(relay, 1, "echo", text="legacy again")
+        echoed = await read_answer(relay, 1)
+    assert result["serverInfo"]["name"] == "sdk-peer"
+    assert echoed["result"]["content"] == [{"type": "text", "text": "legacy again"}]
+    assert (
+        json.loads(cache.read_text()).get(_key(httpx.URL(legacy.url)), {}).get("era") != MODERN_ONLY
+    )
