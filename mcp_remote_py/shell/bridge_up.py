@@ -196,8 +196,13 @@ class BridgeUp:
                     "Answer the prompt in the client, then try the call again",
                 )
         finally:
-            for own_id in asked:
-                self._asked.pop(own_id, None)
+            unanswered = [own_id for own_id in asked if self._asked.pop(own_id, None)]
+            if unanswered:
+                # The client withdrew the call, or took too long: it need not answer the rest
+                # (basic/patterns/cancellation), and a late answer would find nothing.
+                with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                    for own_id in unanswered:
+                        await self._output.write_line(line(_cancelled(own_id)))
         responses: dict[str, Any] = {}
         for request in round_:
             answer = answers[request.key].body
@@ -219,6 +224,7 @@ class BridgeUp:
         await self._output.write_line(line(body))
         await arrived.wait()
         answers[request.key] = received[0]
+        del self._asked[own_id]
 
     # -- server → client -----------------------------------------------------------------------
 
@@ -267,3 +273,11 @@ class BridgeUp:
                     )
                     attempt += 1
                     await trio.sleep(delay if math.isfinite(delay) else 1.0)
+
+
+def _cancelled(request_id: str) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": request_id, "reason": "the request that needed it has ended"},
+    }

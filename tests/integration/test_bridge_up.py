@@ -60,6 +60,7 @@ from .test_modern_clients import (
     no_fallback,
     post_direct,
     read_answer,
+    read_until_answer,
     seen,
     sentinel,
     text_of,
@@ -692,6 +693,29 @@ async def test_bridge_up_elicitation_reaches_the_client_as_a_request_line(
     assert "resultType" not in final["result"]
     assert "inputRequests" not in final["result"]
     no_fallback(relay.stderr())
+
+
+async def test_bridge_up_a_call_withdrawn_mid_round_withdraws_the_relays_question(
+    peer: RunningServer, tmp_path: Path, name: str
+) -> None:
+    # basic/patterns/cancellation: the client cancels the call while the relay waits for its
+    # answer to the server's elicitation; the relay tells it the question is withdrawn, and
+    # the call gets no answer (the client asked for none).
+    async with raw_relay([peer.url], tmp_path) as relay:
+        await raw_initialize(relay, name, capabilities={"elicitation": {"form": {}}})
+        await raw_call(relay, 6, "elicit", question="colour?")
+        question = await relay.read_message(timeout=READ_TIMEOUT)
+        assert question.get("method") == "elicitation/create", question
+        await relay.send(
+            {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 6}}
+        )
+        withdrawn = await relay.read_message(timeout=READ_TIMEOUT)
+        assert withdrawn["method"] == "notifications/cancelled", withdrawn
+        assert withdrawn["params"]["requestId"] == question["id"]
+        await raw_call(relay, 7, "echo", text="after")
+        lines = await read_until_answer(relay, 7)
+    assert [line for line in lines if line.get("id") == 6] == []
+    assert lines[-1]["result"]["content"] == [{"type": "text", "text": "after"}]
 
 
 async def test_bridge_up_sample_without_sampling_capability_is_a_clear_error(
