@@ -63,6 +63,9 @@ _CAPABILITY_OF = {
 }
 _LOCAL = frozenset({"ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
 RESOURCE_NOT_FOUND_LEGACY = -32002
+# A requestState is the server's context for one call (a sealed token of a few hundred bytes in
+# both SDKs); one this large is echoed round after round by nobody's design.
+MAX_REQUEST_STATE = 1 << 20
 INVALID_PARAMS = -32602
 
 
@@ -208,8 +211,16 @@ def input_requests(result: Mapping[str, Any], face: LegacyFace) -> list[InputReq
     requests = result.get("inputRequests", {})
     if not isinstance(requests, dict):
         raise InputRoundError("its inputRequests is not an object")
-    if not requests and not isinstance(result.get("requestState"), str):
+    state = result.get("requestState")
+    if state is not None and not isinstance(state, str):
+        raise InputRoundError("its requestState is not a string")
+    if not requests and state is None:
         raise InputRoundError("it carries neither inputRequests nor requestState")
+    if isinstance(state, str) and len(state) > MAX_REQUEST_STATE:
+        raise InputRoundError(
+            f"its requestState is {len(state):,} characters, more than the "
+            f"{MAX_REQUEST_STATE:,} the relay carries"
+        )
     round_: list[InputRequest] = []
     for key, request in requests.items():
         method = request.get("method") if isinstance(request, dict) else None

@@ -204,8 +204,18 @@ def test_rule5_a_round_becomes_requests_for_the_client_in_order() -> None:
         ({"inputRequests": {"x": "nope"}}, "is not a request"),
         ({"inputRequests": []}, "not an object"),
         ({"resultType": "input_required"}, "neither inputRequests nor requestState"),
+        ({"requestState": 5}, "not a string"),
+        ({"requestState": "x" * (1 << 20 + 1)}, "more than the 1,048,576"),
     ],
-    ids=["undeclared-capability", "not-an-input-method", "not-a-request", "not-a-map", "empty"],
+    ids=[
+        "undeclared-capability",
+        "not-an-input-method",
+        "not-a-request",
+        "not-a-map",
+        "empty",
+        "state-not-a-string",
+        "state-too-large",
+    ],
 )
 def test_rule5_rounds_the_client_cannot_answer_are_refused(
     result: dict[str, Any], reason: str
