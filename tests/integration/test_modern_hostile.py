@@ -28,6 +28,11 @@ TOOLS = [
     {"name": name, "inputSchema": {"type": "object"}}
     for name in ("echo", "loop", "huge_state", "state_number", "bad_round", "sample", "no_body")
 ]
+SHIFTY_BEFORE = {"type": "object", "properties": {"region": {"type": "string"}}}
+SHIFTY_AFTER = {
+    "type": "object",
+    "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+}
 ELICIT = {
     "method": "elicitation/create",
     "params": {
@@ -45,6 +50,8 @@ class HostileServer:
         self.calls: dict[str, int] = {}
         self.listens = 0
         self.listening = trio.Event()
+        self.headers: dict[str, str] = {}
+        self.lists = 0
         self.port = 0
 
     @property
@@ -67,6 +74,7 @@ class HostileServer:
             await _answer(send, 405, b"")
             return
         message = json.loads(body)
+        self.headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         await self._serve(message, send)
 
     async def _serve(self, message: dict[str, Any], send: Any) -> None:
@@ -103,7 +111,14 @@ class HostileServer:
             await send({"type": "http.response.body", "body": b": opened\n\n", "more_body": True})
             await trio.sleep_forever()
         elif method == "tools/list":
-            listed: dict[str, Any] = {"resultType": "complete", "tools": TOOLS}
+            self.lists += 1
+            # shifty's schema gains its x-mcp-header once it has been called (a redeploy).
+            shifty = {
+                "name": "shifty",
+                "inputSchema": SHIFTY_AFTER if self.calls.get("shifty") else SHIFTY_BEFORE,
+            }
+            stubborn = {"name": "stubborn", "inputSchema": {"type": "object"}}
+            listed: dict[str, Any] = {"resultType": "complete", "tools": [*TOOLS, shifty, stubborn]}
             await _json(send, 200, {"jsonrpc": "2.0", "id": request_id, "result": listed})
         elif method == "tools/call":
             await self._call(str(params.get("name")), request_id, params, send)
@@ -143,6 +158,16 @@ class HostileServer:
                         "params": {"messages": [], "maxTokens": 1},
                     }
                 },
+            }
+        elif tool in ("shifty", "stubborn"):
+            # streamable-http §Server Validation: a value in the body with no Mcp-Param header.
+            if tool == "stubborn" or "mcp-param-region" not in self.headers:
+                error = {"code": -32020, "message": "Header mismatch: Mcp-Param-Region is missing"}
+                await _json(send, 400, {"jsonrpc": "2.0", "id": request_id, "error": error})
+                return
+            result = {
+                "resultType": "complete",
+                "content": [{"type": "text", "text": self.headers["mcp-param-region"]}],
             }
         else:  # no_body: a modern error status with nothing in it
             await _answer(send, 400, b"")
@@ -299,3 +324,41 @@ async def test_hostile_a_modern_error_status_with_no_body_gets_a_relay_error(
     assert "HTTP 400" in answer["error"]["message"]
     assert echoed["result"]["content"] == [{"type": "text", "text": "ok"}]
     assert "Traceback" not in relay.stderr()
+
+
+META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "hostile-test", "version": "1"},
+}
+
+
+async def test_hostile_a_header_mismatch_makes_the_relay_list_again_and_retry_once(
+    tmp_path: Path,
+) -> None:
+    # streamable-http §Client Behavior: on HeaderMismatch, call tools/list for the tool's new
+    # inputSchema, then retry with the right headers. The modern client never sees the -32020.
+    async with hostile_server() as server, raw_relay([server.url], tmp_path) as relay:
+        await relay.request(1, "tools/list", {"_meta": META})
+        listed, _ = await _answer_for(relay, 1)
+        assert "x-mcp-header" not in json.dumps(listed)
+        await relay.request(
+            2, "tools/call", {"name": "shifty", "arguments": {"region": "eu-1"}, "_meta": META}
+        )
+        answer, _ = await _answer_for(relay, 2)
+    assert answer["result"]["content"] == [{"type": "text", "text": "eu-1"}]
+    assert server.calls["shifty"] == 2
+    assert server.lists == 2
+
+
+async def test_hostile_a_second_header_mismatch_reaches_the_client_as_the_server_sent_it(
+    tmp_path: Path,
+) -> None:
+    async with hostile_server() as server, raw_relay([server.url], tmp_path) as relay:
+        await relay.request(1, "tools/call", {"name": "stubborn", "arguments": {}, "_meta": META})
+        answer, _ = await _answer_for(relay, 1)
+    assert answer["error"] == {
+        "code": -32020,
+        "message": "Header mismatch: Mcp-Param-Region is missing",
+    }
+    assert server.calls["stubborn"] == 2  # retried once, no more
