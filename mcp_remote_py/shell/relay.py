@@ -276,7 +276,7 @@ class Relay:
         if message.method == "initialize":
             self._client_modern = False
         elif is_modern_request(message.params) and self.options.protocol == "legacy":
-            await self._write_error(
+            await self._answer_error(
                 message.id,
                 UPSTREAM_ERROR,
                 "--protocol legacy is set, so the relay does not speak MCP 2026-07-28 to the "
@@ -731,6 +731,16 @@ class Relay:
             url = display_url(self.options.url)
             text = f"could not reach the MCP server at {url}: {exc}. " + (
                 exc.hint or DOCTOR_HINT.format(url=url)
+            )
+        elif (
+            message.method == "initialize"
+            and self.options.protocol == "legacy"
+            and isinstance(exc, UpstreamHttpError)
+            and exc.status == 400
+        ):
+            text += (
+                ". If the server speaks only MCP 2026-07-28, remove --protocol legacy: the "
+                "default (auto) bridges to it"
             )
         data: dict[str, Any] = {}
         status = getattr(exc, "status", None)

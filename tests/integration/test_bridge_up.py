@@ -891,3 +891,42 @@ async def test_bridge_up_a_stale_cached_era_is_forgotten_and_the_server_asked_ag
     assert (
         json.loads(cache.read_text()).get(_key(httpx.URL(legacy.url)), {}).get("era") != MODERN_ONLY
     )
+
+
+# --- --protocol -------------------------------------------------------------------------------
+
+
+async def test_protocol_legacy_refuses_to_bridge_and_says_how_to_allow_it(
+    peer: RunningServer, tmp_path: Path, name: str
+) -> None:
+    async with raw_relay([peer.url, "--protocol", "legacy"], tmp_path) as relay:
+        await relay.request(
+            0,
+            "initialize",
+            {
+                "protocolVersion": LEGACY,
+                "capabilities": {},
+                "clientInfo": {"name": name, "version": "1"},
+            },
+        )
+        refused = await relay.read_message(timeout=READ_TIMEOUT)
+        await relay.send(with_name(modern_request(1, "tools/list"), name))
+        declined = await relay.read_message(timeout=READ_TIMEOUT)
+        await relay.close_stdin()
+        rest = [json.loads(line) for line in (await relay.read_until_eof()).splitlines() if line]
+    assert refused["id"] == 0
+    assert "--protocol legacy" in refused["error"]["message"]
+    assert declined["id"] == 1
+    assert "--protocol legacy is set" in declined["error"]["message"]
+    assert [m for m in rest if m.get("id") in (0, 1)] == []  # one answer each, not two
+
+
+async def test_protocol_modern_bridges_without_trying_initialize(
+    peer: RunningServer, tmp_path: Path, name: str
+) -> None:
+    mark = await log_mark(peer)
+    async with raw_relay([peer.url, "--protocol", "modern"], tmp_path) as relay:
+        result = await raw_initialize(relay, name)
+    methods = [e.get("rpc_method") for e in await since(peer, mark)]
+    assert result["serverInfo"] == {"name": "sdk-peer", "version": "1.2.3"}
+    assert "initialize" not in methods, methods
