@@ -382,6 +382,22 @@ async def test_bridge_up_lists_and_calls_tools(
         assert added.structured_content == {"result": 5}
 
 
+async def test_bridge_up_leaves_tools_with_invalid_x_mcp_header_out_of_tools_list(
+    peer: RunningServer, tmp_path: Path, name: str
+) -> None:
+    # server/tools §x-mcp-header: the relay is the Streamable HTTP client here, so it MUST
+    # exclude invalid tools, and SHOULD warn naming each.
+    async with raw_relay([peer.url], tmp_path) as relay:
+        await raw_initialize(relay, name)
+        await relay.request(1, "tools/list", {})
+        listed = await read_answer(relay, 1)
+    names = {tool["name"] for tool in listed["result"]["tools"]}
+    assert "route" in names
+    assert not names & {"bad_number_header", "bad_duplicate_header"}
+    for tool in ("bad_number_header", "bad_duplicate_header"):
+        assert f"left the tool {tool!r} out of tools/list" in relay.stderr()
+
+
 async def test_bridge_up_forwards_progress_during_a_slow_call(
     peer: RunningServer, tmp_path: Path, name: str
 ) -> None:
