@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .eras import LEGACY_VERSIONS, MODERN_VERSIONS, PROTOCOL_VERSION_KEY
-from .jsonrpc import KEEP_PARSED_BELOW, Kind, Message, RequestId
+from .jsonrpc import Kind, Message, RequestId
 
 __all__ = [
     "MRTR_METHODS",
@@ -261,7 +261,7 @@ def legacy_response(message: Message, method: str | None) -> Message:
     """Rule 4: ``message`` as a legacy client expects it; the same object when nothing changes
     (a large result keeps its bytes and its ``resultType``: re-encoding megabytes for one key
     that a client ignores would cost more than it is worth)."""
-    if message.raw and len(message.raw) > KEEP_PARSED_BELOW:
+    if message.is_large:
         return message
     body = message.body
     result = body.get("result")

@@ -82,7 +82,7 @@ class Message:
     100 MB result is not held twice while it waits for stdout.
     """
 
-    __slots__ = ("_body", "id", "kind", "method", "raw")
+    __slots__ = ("_body", "id", "is_error", "kind", "method", "raw")
 
     def __init__(self, kind: Kind, body: dict[str, Any], raw: bytes | str) -> None:
         self.kind = kind
@@ -93,6 +93,8 @@ class Message:
         )
         method = body.get("method")
         self.method: str | None = method if isinstance(method, str) else None
+        # Known from the envelope too, so a large answer need not be parsed again to ask.
+        self.is_error = "error" in body
         self._body: dict[str, Any] | None = None if raw and len(raw) > KEEP_PARSED_BELOW else body
 
     @property
@@ -101,6 +103,12 @@ class Message:
             body: dict[str, Any] = json.loads(self.raw)
             return body  # not cached: large messages are asked rarely, and stay lean
         return self._body
+
+    @property
+    def is_large(self) -> bool:
+        """Whether the message keeps only its line, not its parsed form (``body`` would parse
+        it all again: a few milliseconds a megabyte)."""
+        return self._body is None
 
     @property
     def params(self) -> dict[str, Any]:

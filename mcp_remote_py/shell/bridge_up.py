@@ -230,7 +230,13 @@ class BridgeUp:
 
     async def _from_server(self, message: Message) -> None:
         if message.kind is Kind.RESPONSE:
-            if message.id in self._rounds and is_input_required(message.body):
+            # An input_required result is a few hundred bytes; a large answer is final, and is
+            # not parsed again to ask.
+            if (
+                message.id in self._rounds
+                and not message.is_large
+                and is_input_required(message.body)
+            ):
                 self._rounds[message.id] = message
                 return
             pending = self._state.pending.get(message.id) if message.id is not None else None

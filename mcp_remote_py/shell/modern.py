@@ -183,6 +183,7 @@ class ModernUpstream:
         if (
             message.kind is Kind.RESPONSE
             and message.id in self._mismatch_watch
+            and message.is_error
             and _error_code(message) == HEADER_MISMATCH
         ):
             assert message.id is not None

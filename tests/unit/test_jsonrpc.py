@@ -232,3 +232,17 @@ def test_a_large_batch_is_parsed_in_full() -> None:
     first, second = parse_payload(data)
     assert (first.kind, first.id, second.kind) == (Kind.RESPONSE, 1, Kind.NOTIFICATION)
     assert first.body["result"]["t"] == "x" * (2 << 20)
+
+
+def test_a_message_knows_it_is_an_error_without_being_parsed_again() -> None:
+    small_error = parse_message(b'{"jsonrpc":"2.0","id":1,"error":{"code":-32020,"message":"m"}}')
+    assert small_error.is_error
+    assert not small_error.is_large
+    big = b'{"jsonrpc":"2.0","id":1,"result":{"t":"' + b"x" * (2 << 20) + b'"}}'
+    (large_result,) = parse_payload(big)
+    assert large_result.is_large
+    assert not large_result.is_error
+    big_error = b'{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"' + b"x" * (2 << 20) + b'"}}'
+    (large_error,) = parse_payload(big_error)
+    assert large_error.is_large
+    assert large_error.is_error
