@@ -4,6 +4,7 @@ Run from the repository root (see bench/README.md for what each figure means):
 
     python -m bench.run [--transport streamable-http|sse|both] [--quick]
         [--peer-command 'npx mcp-remote'] [--json [FILE]]
+    python -m bench.run --modern [--quick]     # the 2026-07-28 scenarios (bench/modern.py)
 
 For each transport it starts the SDK test peer (``tests/peers/sdk_server.py``) on loopback and
 drives three clients through the same work, interleaved round-robin per repetition so that the
@@ -77,6 +78,8 @@ class Plan:
     idle_seconds: float
     warmup: int = 20
     growth_calls: int = 0  # --growth: calls through each relay while its RSS is sampled
+    # --modern: start-ups of each kind (six kinds, whose medians differ by a few ms at most)
+    modern_startup_reps: int = 15
 
 
 FULL = Plan(
@@ -104,6 +107,7 @@ QUICK = Plan(
     big_large_reps=1,
     startup_reps=3,
     idle_seconds=5.0,
+    modern_startup_reps=5,
 )
 
 
@@ -558,17 +562,35 @@ def child_env() -> dict[str, str]:
 class StdioRelay(Endpoint):
     """A stdio relay as a subprocess, driven with raw newline-delimited JSON-RPC."""
 
-    def __init__(self, label: str, command: list[str], stderr_dir: Path) -> None:
+    def __init__(
+        self,
+        label: str,
+        command: list[str],
+        stderr_dir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.label = label
         self.command = command
-        self.stderr_path = stderr_dir / f"{label}-{time.monotonic_ns()}.stderr"
+        self.env = env  # None: child_env()
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)
+        self.stderr_path = stderr_dir / f"{safe}-{time.monotonic_ns()}.stderr"
         self.process: trio.Process | None = None
         self._waiters = Waiters()
         self._write_lock = trio.StrictFIFOLock()
 
     async def open(self, nursery: trio.Nursery) -> float:
         started = time.perf_counter()
+        await self.spawn(nursery)
+        with trio.fail_after(READY_TIMEOUT):
+            answer = await self.request("initialize", initialize_params())
+        elapsed = time.perf_counter() - started
+        result_of(answer, f"{self.label} initialize")
+        await self._write({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return elapsed
+
+    async def spawn(self, nursery: trio.Nursery) -> None:
+        """Start the process and the task reading its stdout."""
         with self.stderr_path.open("wb") as stderr:
             try:
                 self.process = await trio.lowlevel.open_process(
@@ -576,7 +598,7 @@ class StdioRelay(Endpoint):
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=stderr,
-                    env=child_env(),
+                    env=child_env() if self.env is None else self.env,
                     cwd=tempfile.gettempdir(),  # so a relative command path will not do
                 )
             except OSError as exc:
@@ -586,12 +608,6 @@ class StdioRelay(Endpoint):
                 ) from exc
         self.pid = self.process.pid
         nursery.start_soon(self._read)
-        with trio.fail_after(READY_TIMEOUT):
-            answer = await self.request("initialize", initialize_params())
-        elapsed = time.perf_counter() - started
-        result_of(answer, f"{self.label} initialize")
-        await self._write({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        return elapsed
 
     def stderr_tail(self, limit: int = 2000) -> str:
         try:
@@ -666,7 +682,12 @@ class Server:
 
 
 async def start_server(
-    transport: str, json_response: bool, stderr_dir: Path, tls: Tls | None = None
+    transport: str,
+    json_response: bool,
+    stderr_dir: Path,
+    tls: Tls | None = None,
+    extra_args: Sequence[str] = (),
+    name: str | None = None,
 ) -> Server:
     command = [sys.executable, "-m", "tests.peers.sdk_server", "--transport", transport]
     if json_response and transport == "streamable-http":
@@ -674,7 +695,8 @@ async def start_server(
     if tls is not None:  # hypercorn: TLS with ALPN h2 and http/1.1
         command += ["--hypercorn", "--ssl-certfile", str(tls.cert_file)]
         command += ["--ssl-keyfile", str(tls.key_file)]
-    with (stderr_dir / f"server-{transport}.stderr").open("wb") as stderr:
+    command += extra_args
+    with (stderr_dir / f"server-{name or transport}.stderr").open("wb") as stderr:
         process = await trio.lowlevel.open_process(
             command, stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, env=child_env()
         )
@@ -952,42 +974,54 @@ class TransportBench:
         )
 
     async def concurrent(self, endpoint: Endpoint) -> float:
-        plan = self.plan
-        failures: list[str] = []
-
-        async def caller(index: int) -> None:
-            for call in range(plan.calls_per_caller):
-                text = f"caller {index} call {call}"
-                try:
-                    answer = await endpoint.call_tool("echo", {"text": text})
-                except BenchError as exc:
-                    failures.append(str(exc))
-                    return
-                if answer != text:
-                    failures.append(f"{endpoint.label}: {text!r} came back as {answer[:50]!r}")
-
-        started = time.perf_counter()
-        async with trio.open_nursery() as nursery:
-            for index in range(plan.callers):
-                nursery.start_soon(caller, index)
-        elapsed = time.perf_counter() - started
-        if failures:
-            raise BenchError(failures[0])
-        return plan.callers * plan.calls_per_caller / elapsed
+        return await concurrent_rate(endpoint, self.plan.callers, self.plan.calls_per_caller)
 
     async def big_times(
         self, endpoints: dict[str, Endpoint], size: int, reps: int
     ) -> dict[str, list[float]]:
-        times: dict[str, list[float]] = {v: [] for v in self.variants}
-        for rep in range(reps):
-            for variant in rotated(self.variants, rep):
-                started = time.perf_counter()
-                text = await endpoints[variant].call_tool("big", {"size": size})
-                times[variant].append(time.perf_counter() - started)
-                if len(text) != size or text[:1] != "x":
-                    raise BenchError(f"{variant}: big({size}) answered {len(text)} characters")
-                del text
-        return times
+        return await big_times(endpoints, self.variants, size, reps)
+
+
+async def concurrent_rate(endpoint: Endpoint, callers: int, calls_per_caller: int) -> float:
+    """Calls per second of ``callers`` tasks, each making sequential echo calls with its own
+    text (checked), over the whole round."""
+    failures: list[str] = []
+
+    async def caller(index: int) -> None:
+        for call in range(calls_per_caller):
+            text = f"caller {index} call {call}"
+            try:
+                answer = await endpoint.call_tool("echo", {"text": text})
+            except BenchError as exc:
+                failures.append(str(exc))
+                return
+            if answer != text:
+                failures.append(f"{endpoint.label}: {text!r} came back as {answer[:50]!r}")
+
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for index in range(callers):
+            nursery.start_soon(caller, index)
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise BenchError(failures[0])
+    return callers * calls_per_caller / elapsed
+
+
+async def big_times(
+    endpoints: dict[str, Endpoint], variants: Sequence[str], size: int, reps: int
+) -> dict[str, list[float]]:
+    """Seconds for ``big(size)`` per variant, ``reps`` times, rotating which goes first."""
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for rep in range(reps):
+        for variant in rotated(variants, rep):
+            started = time.perf_counter()
+            text = await endpoints[variant].call_tool("big", {"size": size})
+            times[variant].append(time.perf_counter() - started)
+            if len(text) != size or text[:1] != "x":
+                raise BenchError(f"{variant}: big({size}) answered {len(text)} characters")
+            del text
+    return times
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -1042,16 +1076,27 @@ def table(bench: TransportBench) -> str:
         if peer:
             row += [fmt(values.get(PEER), figure.digits), ratio(values.get(PEER), floor)]
         rows.append(row)
+    return render(rows)
+
+
+def render(rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> str:
+    """A Markdown table: the first row is the header; the columns in ``left`` left-aligned, the
+    rest right-aligned."""
+    header = rows[0]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(widths[i]) for i, cell in enumerate(row) if i]
+        cells = [
+            cell.ljust(widths[i]) if i in left else cell.rjust(widths[i])
+            for i, cell in enumerate(row)
+        ]
         lines.append("| " + " | ".join(cells) + " |")
         if index == 0:
             lines.append(
                 "|"
-                + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths))
+                + "|".join(
+                    "-" * (w + 1) + ("-" if i in left else ":") for i, w in enumerate(widths)
+                )
                 + "|"
             )
     return "\n".join(lines)
@@ -1085,7 +1130,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Benchmark mcp-remote-py against a direct HTTP client (the floor).",
         allow_abbrev=False,
     )
-    parser.add_argument("--transport", choices=["streamable-http", "sse", "both"], default="both")
+    parser.add_argument(
+        "--transport",
+        choices=["streamable-http", "sse", "both"],
+        help="the legacy-era scenarios to run (default: both, or none with --modern)",
+    )
+    parser.add_argument(
+        "--modern",
+        action="store_true",
+        help="run the 2026-07-28 scenarios (modern pass-through, bridge up, era-cache start-up; "
+        "bench/modern.py); with --transport, those transports as well",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer calls, 5 s idle")
     parser.add_argument(
         "--peer-command",
@@ -1124,6 +1179,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--echo-calls", type=int, help="sequential echo calls per client")
     args = parser.parse_args(argv)
+    if args.transport is None:
+        args.transport = "none" if args.modern else "both"
+    if args.transport == "none":  # --modern alone: plain HTTP on uvicorn, no peer, no idle
+        legacy_only = {
+            "--peer-command": args.peer_command,
+            "--json-response": args.json_response,
+            "--tls": args.tls,
+            "--idle": args.idle is not None,
+            "--growth": args.growth,
+        }
+        for option, given in legacy_only.items():
+            if given:
+                parser.error(f"{option} applies to the legacy scenarios: add --transport")
     if args.http2 and not args.tls:
         parser.error("--http2 needs --tls (HTTP/2 is negotiated with TLS ALPN)")
     return args
@@ -1137,7 +1205,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         plan = dataclasses.replace(plan, echo_calls=args.echo_calls)
     if args.growth:
         plan = dataclasses.replace(plan, growth_calls=args.growth)
-    transports = ["streamable-http", "sse"] if args.transport == "both" else [args.transport]
+    transports = {"both": ["streamable-http", "sse"], "none": []}.get(
+        args.transport, [args.transport]
+    )
     peer = shlex.split(args.peer_command) if args.peer_command else None
     command = relay_command()
     report: dict[str, Any] = {
@@ -1151,6 +1221,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "plan": dataclasses.asdict(plan),
         "transports": {},
     }
+    if args.modern:
+        from .modern import ModernBench, tables  # imports bench.run: see the end of this file
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -1160,6 +1232,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         tls = Tls.create(Path(tmp), args.http2) if args.tls else None
         if tls is not None:  # a Node peer trusts the throwaway CA this way
             os.environ["NODE_EXTRA_CA_CERTS"] = str(tls.ca_file)
+        # The relays' era cache: the run's own, not the user's (loopback ports change each run).
+        os.environ["MCP_REMOTE_PY_STATE_DIR"] = str(Path(tmp) / "state")
         for transport in transports:
             say(f"{transport}:")
             bench = TransportBench(
@@ -1179,6 +1253,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             report["transports"][transport] = {
                 "figures": bench.figures,
                 "notes": bench.notes,
+                "seconds": round(time.monotonic() - started, 1),
+            }
+        modern = None
+        if args.modern:
+            say("modern (2026-07-28):")
+            modern = ModernBench(plan, command, Path(tmp), say)
+            started = time.monotonic()
+            with trio.fail_after(1800):
+                await modern.run()
+            report["modern"] = {
+                **modern.as_json(),
                 "seconds": round(time.monotonic() - started, 1),
             }
     report["machine"]["loadavg_after"] = list(os.getloadavg())
@@ -1205,6 +1290,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print(table(bench))
         for note in bench.notes:
             print(f"note: {note}")
+    if modern is not None:
+        print()
+        print(tables(modern))
     return report
 
 
@@ -1243,4 +1331,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the module as ``bench.run``, not ``__main__``: bench.modern imports it, and its
+    # BenchError must be the one main() catches.
+    from bench.run import main as _main
+
+    _main()
