@@ -49,6 +49,7 @@ class Probe:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = ""
     excerpt: str = ""
+    body: bytes = b""  # a refusal's body, its first 4 KiB (a modern error names versions)
     final_url: httpx.URL | None = None
     hops: list[tuple[int, str, str]] = field(default_factory=list)
     error: str | None = None
@@ -78,7 +79,8 @@ def initialize_body(request_id: str = "doctor-1") -> dict[str, Any]:
     }
 
 
-async def _excerpt(response: httpx.Response, limit: int = 300) -> str:
+async def _excerpt(response: httpx.Response, limit: int = 300) -> tuple[str, bytes]:
+    """A short text of the body for people, and its first 4 KiB as they came."""
     body = bytearray()
     try:
         async for chunk in response.aiter_bytes():
@@ -95,7 +97,7 @@ async def _excerpt(response: httpx.Response, limit: int = 300) -> str:
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
         text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
     text = " ".join(text.split())
-    return text[:limit] + ("…" if len(text) > limit else "")
+    return text[:limit] + ("…" if len(text) > limit else ""), bytes(body)
 
 
 def _origin_changed(source: httpx.URL, target: httpx.URL) -> bool:
@@ -212,7 +214,7 @@ async def probe_http(report: Report, target: Target, client: httpx.AsyncClient) 
             with trio.move_on_after(timeout):
                 await read_initialize_answer(response, probe, started)
         else:
-            probe.excerpt = await _excerpt(response)
+            probe.excerpt, probe.body = await _excerpt(response)
     except (httpx.HTTPError, ConnectionLost) as exc:
         probe.error = f"the answer broke off ({exc})"
     finally:

@@ -1,4 +1,5 @@
-"""The remote checks, in order: name and network, TLS, HTTP, a real MCP session, auth, streaming.
+"""The remote checks, in order: name and network, TLS, HTTP, a real MCP session, the protocol
+era, auth, streaming.
 
 Every request goes out as the relay's would: the client from ``net.build_client`` with the
 user's headers (and a stored token), the same ``--ipv4``, ``--ca-file`` and proxies. The MCP
@@ -7,8 +8,9 @@ works in the relay. Raw probes beside it look at what the transports hide: each 
 status and headers of a failure, the timing of an event stream.
 
 The sections live in ``reach`` (name, network, TLS), ``http_probe`` (POST initialize and its
-redirects), ``legacy_sse`` (the legacy GET, other paths), ``mcp_session``, ``authorization`` and
-``streaming``; this module runs them and decides which apply.
+redirects), ``legacy_sse`` (the legacy GET, other paths), ``mcp_session``, ``era`` (2025,
+2026-07-28 or both, and what the relay presents), ``authorization`` and ``streaming``; this
+module runs them and decides which apply.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import trio
 
 from ..shell.net import build_client
 from .authorization import check_auth
+from .era import check_era
 from .http_probe import Probe, end_session, probe_http
 from .legacy_sse import probe_alternatives, probe_legacy
 from .mcp_session import Session, real_session
@@ -83,5 +86,6 @@ async def _transports(
         session = await real_session(report, target, client)
     elif probe.status != 401:
         report.add("mcp.session", "MCP", SKIP, "skipped: no MCP transport answered (see above)")
+    await _guarded(report, "era", lambda: check_era(report, target, client, probe, session))
     await _guarded(report, "auth", lambda: check_auth(report, target, probe, session))
     await _guarded(report, "streaming", lambda: check_streaming(report, target, client, probe))

@@ -13,12 +13,25 @@ Methods: ``initialize``, ``notifications/initialized``, ``ping``, ``tools/list``
 ``tools/call`` of ``echo`` and of ``roots``, which asks the client ``roots/list`` (a server →
 client request) and answers with the root URIs it got back.
 
+2026-07-28 (basic/versioning, basic/transports/streamable-http, basic/patterns/mrtr): ``/mcp``
+is dual-era, serving a POST whose ``_meta`` (or ``MCP-Protocol-Version``) names a modern version
+without a session; ``/modern`` speaks only 2026-07-28 and refuses a legacy ``initialize`` with
+HTTP 400 and -32022 naming ``["2026-07-28"]`` (§Backward Compatibility: the only diagnostic a
+legacy client can show). A modern request must carry the spec's ``_meta`` and the headers that
+mirror it (``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``); a mismatch is HTTP 400 with
+-32020, and what each request carried is kept in ``modern_requests`` for the self-test to read.
+Methods: ``server/discover``, ``tools/list``, and ``tools/call`` of ``echo`` and of ``roots``,
+which answers ``input_required`` (a ``roots/list`` input request and a ``requestState``) and
+then, on the retry carrying ``inputResponses`` and that state, the root URIs.
+
 ``drop()`` makes the server lose its sessions once, as a restart would: Streamable HTTP sessions
 are forgotten (the next request meets 404), legacy streams are closed.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import itertools
 import json
@@ -31,7 +44,7 @@ from urllib.parse import parse_qs
 
 import trio
 
-__all__ = ["SERVER_NAME", "SelfTestServer"]
+__all__ = ["MODERN_VERSION", "REQUEST_STATE", "SERVER_NAME", "ModernRequest", "SelfTestServer"]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -39,6 +52,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 SERVER_NAME = "mcp-remote-py-selftest"
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+MODERN_VERSION = "2026-07-28"
+VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
+CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
+# What the roots tool's input_required carries, and must see again on the retry (mrtr §Client
+# Requirements 2: echoed exactly, so a few characters that JSON escapes).
+REQUEST_STATE = 'selftest-state/"roots"\u00e9'
 ANSWER_TIMEOUT = 10.0
 TOOLS = [
     {
@@ -69,6 +88,36 @@ class _Session:
     waiting: dict[str, tuple[trio.Event, list[dict[str, Any]]]] = field(default_factory=dict)
     # Legacy SSE only: messages for the stream.
     outbox: trio.MemorySendChannel[dict[str, Any] | None] | None = None
+
+
+@dataclass(frozen=True)
+class ModernRequest:
+    """What one 2026-07-28 request carried, as the server checked it."""
+
+    method: str
+    request_id: Any
+    headers: dict[str, str]  # MCP-Protocol-Version, Mcp-Method, Mcp-Name: as sent
+    meta: dict[str, Any]
+    params: dict[str, Any]
+    session_id: str | None  # an Mcp-Session-Id header, which a modern client never sends
+
+
+class _Refused(Exception):
+    """A modern request refused before it is served: the HTTP status and the JSON-RPC error."""
+
+    def __init__(self, status: int, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.data = status, code, data
+
+
+def _decoded(value: str) -> str:
+    """streamable-http §Value Encoding: a Base64 sentinel's text, else the value itself."""
+    if value.startswith("=?base64?") and value.endswith("?="):
+        try:
+            return base64.b64decode(value[9:-2], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _Refused(400, -32020, f"Header mismatch: malformed Base64 in {value!r}") from None
+    return value
 
 
 def _sse(data: dict[str, Any], *, event: str | None = None, event_id: int | None = None) -> bytes:
@@ -104,6 +153,18 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
+def _is_modern(message: dict[str, Any], headers: dict[bytes, bytes]) -> bool:
+    """A dual-era server serves a request in the modern era when it names a modern version:
+    in its ``_meta``, or (before the body is read, as a gateway would) in its header."""
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    version = meta.get(VERSION_KEY) if isinstance(meta, dict) else None
+    if version is None:
+        header = headers.get(b"mcp-protocol-version")
+        version = header.decode("latin-1") if header else None
+    return isinstance(version, str) and version not in PROTOCOL_VERSIONS
+
+
 def _result(request_id: Any, result: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
@@ -118,6 +179,9 @@ class SelfTestServer:
         self.legacy: dict[str, _Session] = {}
         self.initializes = 0
         self.deletes = 0
+        self.delete_requests = 0  # on any path, answered or not
+        self.refused_initializes = 0
+        self.modern_requests: list[ModernRequest] = []
         self._event_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
         self._nursery: trio.Nursery | None = None
@@ -168,6 +232,8 @@ class SelfTestServer:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
+        if method == "DELETE":
+            self.delete_requests += 1
         if path == "/mcp":
             if method == "POST":
                 await self._streamable_post(scope, receive, send)
@@ -175,6 +241,11 @@ class SelfTestServer:
                 await self._streamable_delete(scope, send)
             else:
                 await _respond(send, 405, b"", [(b"allow", b"POST, DELETE")])
+        elif path == "/modern":
+            if method == "POST":
+                await self._streamable_post(scope, receive, send, modern_only=True)
+            else:  # streamable-http §Earlier Streamable HTTP Revisions: no GET, no DELETE
+                await _respond(send, 405, b"", [(b"allow", b"POST")])
         elif path == "/sse" and method == "GET":
             await self._legacy_stream(receive, send)
         elif path == "/messages" and method == "POST":
@@ -255,7 +326,9 @@ class SelfTestServer:
 
     # -- Streamable HTTP
 
-    async def _streamable_post(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _streamable_post(
+        self, scope: Scope, receive: Receive, send: Send, *, modern_only: bool = False
+    ) -> None:
         try:
             message = json.loads(await _read_body(receive))
         except ValueError:
@@ -265,6 +338,9 @@ class SelfTestServer:
             await _respond(send, 400, json.dumps(_error(None, -32600, "not an object")).encode())
             return
         headers = dict(scope["headers"])
+        if modern_only or _is_modern(message, headers):
+            await self._modern_post(message, headers, send)
+            return
         session_id = headers.get(b"mcp-session-id", b"").decode()
         if message.get("method") == "initialize":
             session_id = secrets.token_hex(8)
@@ -311,6 +387,140 @@ class SelfTestServer:
             return
         self.deletes += 1
         await _respond(send, 200)
+
+    # -- 2026-07-28
+
+    async def _modern_post(
+        self, message: dict[str, Any], headers: dict[bytes, bytes], send: Send
+    ) -> None:
+        """One 2026-07-28 request, served without a session, answered with one JSON object."""
+        request_id = message.get("id")
+        try:
+            answer = self._modern_answer(message, headers)
+        except _Refused as refused:
+            error: dict[str, Any] = {"code": refused.code, "message": str(refused)}
+            if refused.data is not None:
+                error["data"] = refused.data
+            body = {"jsonrpc": "2.0", "id": request_id, "error": error}
+            await _respond(send, refused.status, json.dumps(body).encode())
+            return
+        await _respond(send, 200, json.dumps(answer).encode())
+
+    def _modern_answer(
+        self, message: dict[str, Any], headers: dict[bytes, bytes]
+    ) -> dict[str, Any]:
+        method = message.get("method")
+        params = message.get("params")
+        params = params if isinstance(params, dict) else {}
+        if method == "initialize":
+            # versioning §Backward Compatibility: name the versions a legacy client could use.
+            self.refused_initializes += 1
+            raise _Refused(
+                400,
+                -32022,
+                f"Unsupported protocol version: this server speaks only MCP {MODERN_VERSION}",
+                {"supported": [MODERN_VERSION], "requested": params.get("protocolVersion")},
+            )
+        if not isinstance(method, str) or "id" not in message:
+            raise _Refused(400, -32600, "MCP 2026-07-28 carries only requests over HTTP")
+        meta = params.get("_meta")
+        if not isinstance(meta, dict) or not isinstance(meta.get(CAPABILITIES_KEY), dict):
+            raise _Refused(
+                400, -32602, "params._meta must carry the protocol version and client capabilities"
+            )
+        version = meta.get(VERSION_KEY)
+        if version != MODERN_VERSION:
+            raise _Refused(
+                400,
+                -32022,
+                f"Unsupported protocol version {version!r}",
+                {"supported": [MODERN_VERSION], "requested": version},
+            )
+        seen = self._check_headers(method, params, headers)
+        session = headers.get(b"mcp-session-id")
+        self.modern_requests.append(
+            ModernRequest(
+                method, message["id"], seen, meta, params, session.decode() if session else None
+            )
+        )
+        request_id = message["id"]
+        if method == "server/discover":
+            return _result(
+                request_id,
+                {
+                    "resultType": "complete",
+                    "supportedVersions": [MODERN_VERSION],
+                    "capabilities": {"tools": {}},
+                    "_meta": {
+                        "io.modelcontextprotocol/serverInfo": {"name": SERVER_NAME, "version": "1"}
+                    },
+                },
+            )
+        if method == "tools/list":
+            return _result(request_id, {"resultType": "complete", "tools": TOOLS})
+        if method == "tools/call":
+            return _result(request_id, self._modern_call(params, meta))
+        # streamable-http §Protocol Version Header: an unknown method is 404 with -32601.
+        raise _Refused(404, -32601, f"method not found: {method}")
+
+    @staticmethod
+    def _check_headers(
+        method: str, params: dict[str, Any], headers: dict[bytes, bytes]
+    ) -> dict[str, str]:
+        """streamable-http §Server Validation: each mirrored header present and equal to the
+        body's value; the headers as they came."""
+        expected = {"MCP-Protocol-Version": MODERN_VERSION, "Mcp-Method": method}
+        name = params.get("uri" if method == "resources/read" else "name")
+        if method in ("tools/call", "prompts/get", "resources/read"):
+            expected["Mcp-Name"] = name if isinstance(name, str) else ""
+        seen: dict[str, str] = {}
+        for header, value in expected.items():
+            raw = headers.get(header.lower().encode())
+            if raw is None:
+                raise _Refused(400, -32020, f"Header mismatch: {header} is missing")
+            sent = raw.decode("latin-1")
+            if (_decoded(sent) if header == "Mcp-Name" else sent) != value:
+                raise _Refused(
+                    400,
+                    -32020,
+                    f"Header mismatch: {header} header value {sent!r} does not match body value "
+                    f"{value!r}",
+                )
+            seen[header] = sent
+        return seen
+
+    @staticmethod
+    def _modern_call(params: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+        name = params.get("name")
+        arguments = params.get("arguments") or {}
+        if name == "echo":
+            text = str(arguments.get("text", ""))
+            return {"resultType": "complete", "content": [{"type": "text", "text": text}]}
+        if name != "roots":
+            return {
+                "content": [{"type": "text", "text": f"unknown tool {name!r}"}],
+                "isError": True,
+            }
+        answers = params.get("inputResponses")
+        listed = answers.get("roots") if isinstance(answers, dict) else None
+        if not isinstance(listed, dict):
+            # mrtr §Server Requirements 7: ask only for what the client declared.
+            if not isinstance(meta[CAPABILITIES_KEY].get("roots"), dict):
+                return {
+                    "content": [{"type": "text", "text": "the client declared no roots"}],
+                    "isError": True,
+                }
+            return {
+                "resultType": "input_required",
+                "inputRequests": {"roots": {"method": "roots/list", "params": {}}},
+                "requestState": REQUEST_STATE,
+            }
+        if params.get("requestState") != REQUEST_STATE:
+            text = f"requestState came back altered: {params.get('requestState')!r}"
+            return {"content": [{"type": "text", "text": text}], "isError": True}
+        roots = listed.get("roots") or []
+        uris = "\n".join(str(root.get("uri")) for root in roots if isinstance(root, dict))
+        return {"resultType": "complete", "content": [{"type": "text", "text": uris}]}
 
     # -- legacy HTTP+SSE
 

@@ -43,17 +43,24 @@ class Run:
 
 
 def doctor_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """A clean environment: its own config dir, the file credential store (no D-Bus probing)."""
+    """A clean environment: its own config dir, the file credential store (no D-Bus probing),
+    its own state dir (the relay's era cache, ``state_dir``)."""
     env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
     env.update(
         {
             "MCP_REMOTE_PY_CONFIG_DIR": str(tmp_path / "config"),
             "MCP_REMOTE_PY_CREDENTIAL_STORE": "file",
+            "MCP_REMOTE_PY_STATE_DIR": str(state_dir(tmp_path)),
             "NO_COLOR": "1",
         }
     )
     env.update(extra or {})
     return env
+
+
+def state_dir(tmp_path: Path) -> Path:
+    """Where a doctor run from ``run_doctor`` reads the relay's era cache."""
+    return tmp_path / "state"
 
 
 async def run_doctor(
