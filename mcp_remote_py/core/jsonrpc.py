@@ -22,6 +22,7 @@ __all__ = [
     "INVALID_REQUEST",
     "PARSE_ERROR",
     "REQUEST_BLOCKED",
+    "RELAY_FAILURE",
     "REQUEST_TIMEOUT",
     "SHUTTING_DOWN",
     "UPSTREAM_ERROR",
@@ -56,6 +57,7 @@ REQUEST_BLOCKED = (
 )  # the relay refuses the request (for example a tool hidden by --ignore-tool)
 REQUEST_TIMEOUT = -32005  # the request could not be delivered within --request-timeout
 SHUTTING_DOWN = -32006  # the relay is exiting
+RELAY_FAILURE = -32007  # the relay itself failed on this request (a bug, logged with a traceback)
 
 
 class Kind(enum.Enum):
@@ -111,6 +113,16 @@ class Message:
         return self._body is None
 
     @property
+    def result_type(self) -> str | None:
+        """The result's ``resultType`` (2026-07-28 changelog 8): read from the envelope alone
+        for a large message, so a 5 MB result is not parsed in full to ask."""
+        if self._body is None:
+            return _large_result_type(self.raw)
+        result = self._body.get("result")
+        kind = result.get("resultType") if isinstance(result, dict) else None
+        return kind if isinstance(kind, str) else None
+
+    @property
     def params(self) -> dict[str, Any]:
         value = self.body.get("params")
         return value if isinstance(value, dict) else {}
@@ -161,6 +173,26 @@ def _envelope_decoder() -> Any:
         ],
     )
     return msgspec.json.Decoder(envelope)
+
+
+@functools.cache
+def _result_type_decoder() -> Any:
+    import msgspec
+
+    result = msgspec.defstruct("Result", [("resultType", Any, None)])
+    outer = msgspec.defstruct("WithResult", [("result", result | None, None)])
+    return msgspec.json.Decoder(outer)
+
+
+def _large_result_type(data: bytes | str) -> str | None:
+    import msgspec
+
+    try:
+        decoded = _result_type_decoder().decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None  # a result that is not an object has no resultType
+    kind = decoded.result.resultType if decoded.result is not None else None
+    return kind if isinstance(kind, str) else None
 
 
 def _envelope(data: bytes | str) -> dict[str, Any] | None:
@@ -258,7 +290,15 @@ def line(message: Message | dict[str, Any]) -> bytes | str:
         if message.raw:
             return message.raw
         message = message.body
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (a peer's "\ud83d" escape, a string cut mid-emoji) has no UTF-8:
+            # write it escaped, as it came.
+            text = json.dumps(message, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def encode(message: Message | dict[str, Any]) -> bytes:

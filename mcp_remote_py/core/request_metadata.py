@@ -140,6 +140,9 @@ def screen_tools(
         except InvalidToolHeaders as exc:
             rejected.append(RejectedTool(tool["name"], str(exc)))
             continue
+        except RecursionError:
+            rejected.append(RejectedTool(tool["name"], "its inputSchema is nested too deeply"))
+            continue
         kept.append(tool)
         if found:
             headers[tool["name"]] = found
@@ -206,7 +209,7 @@ def _primitive_type(declared: Any) -> str | None:
     """The one primitive type a parameter may have (``null`` alongside is allowed: a null value
     just sends no header); None when it is missing, ``number``, structured or several."""
     kinds = [declared] if isinstance(declared, str) else declared
-    if not isinstance(kinds, list):
+    if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
         return None
     primitive = [kind for kind in kinds if kind != "null"]
     if len(primitive) != 1 or primitive[0] not in _PRIMITIVE_TYPES:

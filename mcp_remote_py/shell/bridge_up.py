@@ -22,12 +22,11 @@ from ..core.bridge_up import (
     InputRoundError,
     LegacyFace,
     input_requests,
-    is_input_required,
     legacy_notification,
     legacy_response,
     retry_body,
 )
-from ..core.errors import UpstreamError
+from ..core.errors import ConnectionLost, UpstreamError, UpstreamUnavailable
 from ..core.jsonrpc import Kind, Message, RequestId, line
 from ..core.session import SessionState
 from .modern import ModernUpstream
@@ -230,13 +229,9 @@ class BridgeUp:
 
     async def _from_server(self, message: Message) -> None:
         if message.kind is Kind.RESPONSE:
-            # An input_required result is a few hundred bytes; a large answer is final, and is
-            # not parsed again to ask.
-            if (
-                message.id in self._rounds
-                and not message.is_large
-                and is_input_required(message.body)
-            ):
+            # result_type reads a large answer's envelope only: a 5 MB result is not parsed
+            # again, and a large input_required (an image to sample) is still a round.
+            if message.id in self._rounds and message.result_type == "input_required":
                 self._rounds[message.id] = message
                 return
             pending = self._state.pending.get(message.id) if message.id is not None else None
@@ -260,15 +255,25 @@ class BridgeUp:
         self._nursery.start_soon(self._keep_listening, scope, Message(Kind.REQUEST, request, ""))
 
     async def _keep_listening(self, scope: trio.CancelScope, request: Message) -> None:
+        """The relay's listen, tried until it opens (the server down at start, say) and then
+        kept open by ``ModernUpstream``; each try under a new id (changelog major change 9).
+        A refusal that waiting cannot mend ends it: list changes then simply do not arrive."""
         attempt = 0
         with scope:
             while True:
                 try:
                     await self._upstream.send(request)
-                    return  # the server ended it gracefully
+                    return  # the server ended it gracefully, or answered it with an error
                 except UpstreamError as exc:
-                    # The first stream never opened (the server down at start, say): keep
-                    # trying, as the legacy GET stream does, without troubling the client.
+                    if not exc.transient and not isinstance(
+                        exc, (ConnectionLost, UpstreamUnavailable)
+                    ):
+                        log.warning(
+                            "the server refused the relay's subscriptions/listen (%s); list "
+                            "changes will not reach the client",
+                            exc,
+                        )
+                        return
                     delay = self._upstream.retry_delay(exc, attempt)
                     level = logging.INFO if attempt == 0 else logging.DEBUG
                     log.log(
@@ -279,6 +284,13 @@ class BridgeUp:
                     )
                     attempt += 1
                     await trio.sleep(delay if math.isfinite(delay) else 1.0)
+                except Exception:
+                    # Nothing a server sends may end the relay: this task serves no request
+                    # that could carry the error, so it goes to the log.
+                    log.exception("the relay's subscriptions/listen stopped on an unexpected error")
+                    return
+                body = {**request.body, "id": self._state.next_relay_id()}
+                request = Message(Kind.REQUEST, body, "")
 
 
 def _cancelled(request_id: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -101,28 +101,44 @@ class ModernUpstream:
     def retry_delay(self, error: UpstreamError, attempt: int) -> float:
         return self._options.retry_delay(error, attempt)
 
-    async def request_result(self, params: dict[str, Any], method: str) -> dict[str, Any] | None:
-        """The result of a request of the relay's own; None when it was answered with an error."""
-        return await self._own_request(method, params)
-
     async def send(self, message: Message, *, new_id: bool = False) -> None:
         """Send a 2026-07-28 request, re-sending only as ``may_resend`` allows; a request whose
         response stream broke is issued again under a new id (changelog major change 9).
         ``new_id``: under a relay id from the first try (an MRTR retry, mrtr §Client
         Requirements 3), its answer delivered under the request's own."""
+
+        async def once(broke: bool) -> None:
+            await self.forward(message, new_id=new_id or broke)
+
+        await self._retrying(message.method or "", once)
+
+    async def request_result(self, params: dict[str, Any], method: str) -> dict[str, Any] | None:
+        """The result of a request of the relay's own (under a fresh id each try), with the
+        same retries and sign-in as a client's; None when it was answered with an error."""
+        results: list[dict[str, Any] | None] = []
+
+        async def once(_: bool) -> None:
+            results[:] = [await self._own_request(method, params)]
+
+        await self._retrying(method, once)
+        return results[0]
+
+    async def _retrying(self, method: str, once: Callable[[bool], Awaitable[None]]) -> None:
+        """``once(broke)`` until it succeeds, signing in after a 401 and waiting out what
+        ``may_resend`` allows; ``broke`` says the last try's stream broke (so a new id)."""
         started = time.monotonic()
         attempt = 0
         signed_in = 0
+        broke = False
         while True:
             try:
-                await self.forward(message, new_id=new_id)
+                await once(broke)
                 return
             except UpstreamError as exc:
                 if self._sign_in.needed(exc) and signed_in < 2:
                     signed_in += 1
                     await self._sign_in.reauthorize(exc, self._sign_in.wait)
                     continue
-                method = message.method or ""
                 if not may_resend(exc, method) or self._options.retries_exhausted(attempt):
                     raise
                 delay = self._options.retry_delay(exc, attempt)
@@ -133,7 +149,7 @@ class ModernUpstream:
                     self._options.initialize_deadline
                 ):
                     raise
-                new_id = new_id or isinstance(exc, ConnectionLost)
+                broke = broke or isinstance(exc, ConnectionLost)
                 level = logging.INFO if attempt == 0 else logging.DEBUG
                 log.log(level, "%s; sending %s again in %.1f s", exc, method, delay)
                 attempt += 1
@@ -157,7 +173,12 @@ class ModernUpstream:
             await self._send(message, new_id)
             return
         if not self._tools_listed:
-            await self._list_tools(message)
+            try:
+                await self._list_tools(message)
+            except UpstreamError as exc:
+                # The call itself was not sent: go on without Mcp-Param-*; a HeaderMismatch
+                # answer makes the relay list again (below).
+                log.debug("could not list the tools before %r: %s", message.params.get("name"), exc)
         self._mismatch_watch.add(message.id)
         try:
             await self._send(message, new_id)
@@ -168,12 +189,13 @@ class ModernUpstream:
         if held is None:
             return
         # §Client Behavior: the tool's inputSchema may have changed; list, then retry once.
+        # The server's message may quote header and argument values: only at debug level.
         log.info(
-            "the server found the headers of tools/call %r wrong (%s); listing tools again and "
-            "retrying once",
+            "the server found the headers of tools/call %r wrong (-32020); listing tools again "
+            "and retrying once",
             message.params.get("name"),
-            _error_text(held),
         )
+        log.debug("its HeaderMismatch said: %s", _error_text(held))
         await self._list_tools(message)
         await self._send(message, new_id=True)
 

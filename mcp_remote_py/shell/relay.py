@@ -50,6 +50,7 @@ from ..core.jsonrpc import (
     CONNECTION_LOST,
     INVALID_REQUEST,
     PARSE_ERROR,
+    RELAY_FAILURE,
     REQUEST_BLOCKED,
     REQUEST_TIMEOUT,
     SHUTTING_DOWN,
@@ -227,7 +228,8 @@ class Relay:
             return
         if message.method == "notifications/cancelled":
             self._on_cancelled(message)
-            if message.params.get("requestId") in self._modern_ids:
+            cancelled = message.params.get("requestId")
+            if isinstance(cancelled, (str, int)) and cancelled in self._modern_ids:
                 return  # 2026-07-28 §Cancellation: closing the request's stream is the signal
         if self._client_modern:
             # streamable-http §Sending Messages: no client notifications over HTTP this revision.
@@ -305,6 +307,23 @@ class Relay:
                 await self._send_request(message)
         except UpstreamError as exc:
             await self._answer_upstream_error(message, exc)
+        except Exception as exc:
+            # The last resort (DESIGN.md invariant 2): whatever a server sent or a bug did, this
+            # request gets one answer and the relay goes on serving the others.
+            log.error(
+                "%s (id %r) failed inside the relay: %s: %s; the relay goes on",
+                message.method,
+                message.id,
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+            )
+            await self._answer_error(
+                message.id,
+                RELAY_FAILURE,
+                f"the relay failed on this {message.method} ({type(exc).__name__}); it goes on "
+                "serving. Please report it with the log file (mcp-remote-py --help names it)",
+            )
         else:
             if timeout.cancelled_caught:
                 await self._answer_error(
@@ -334,17 +353,22 @@ class Relay:
             await self._modern_upstream().send(message)
             return
         if self._bridge is None and message.method == "initialize" and self._bridge_at_once():
-            self._start_bridge()
+            # The bridge is installed only once its initialize is answered: until then the
+            # initialize stays the opener, and what the client sends next waits for it.
+            bridge = self._new_bridge()
             try:
-                await self._bridge_request(message)
-                return
+                self._touch()
+                await self._bounded_initialize(bridge, message, None)
             except UpstreamError as exc:
-                if self.options.protocol == "modern":
+                if self.options.protocol == "modern" or exc.transient or self.sign_in.needed(exc):
+                    self._release_opener()  # the client's next initialize opens afresh
                     raise
                 # basic/versioning §Backward Compatibility: re-probe when the cached era fails.
                 log.info("the server no longer answers as a 2026-07-28 one (%s); asking again", exc)
-                self._bridge = None
                 self._era.learn(None)
+            else:
+                self._install_bridge(bridge)
+                return
         if self._bridge is None:
             try:
                 transport = await self._to_server(message)
@@ -358,8 +382,9 @@ class Relay:
                     ) from None
                 log.debug("%s", exc)
                 self._era.learn(MODERN_ONLY)
-                self._start_bridge()
-                await self._bridge_request(message, exc.discover)
+                bridge = self._install_bridge(self._new_bridge())
+                self._touch()
+                await self._bounded_initialize(bridge, message, exc.discover)
                 return
             except _Bridged:
                 pass
@@ -370,12 +395,26 @@ class Relay:
                 return
         await self._bridge_request(message)
 
-    async def _bridge_request(
-        self, message: Message, discover: dict[str, Any] | None = None
-    ) -> None:
+    async def _bridge_request(self, message: Message) -> None:
         assert self._bridge is not None
         self._touch()
-        await self._bridge.request(message, discover)
+        await self._bridge.request(message)
+
+    async def _bounded_initialize(
+        self, bridge: BridgeUp, message: Message, discover: dict[str, Any] | None
+    ) -> None:
+        """The bridge's answer to initialize, owed within the client's patience as the legacy
+        initialize is (DESIGN.md invariant 2): the start-up bound covers server/discover."""
+        bound = self.options.initialize_deadline
+        with trio.move_on_after(bound) as waited:
+            await bridge.request(message, discover)
+        if waited.cancelled_caught:
+            doctor = DOCTOR_HINT.format(url=display_url(self.options.url))
+            raise UpstreamError(
+                f"the server did not answer server/discover (for initialize) within {bound:g} s",
+                "A reverse proxy may be buffering the response (nginx: proxy_buffering off), "
+                f"or the server is overloaded. {doctor}",
+            )
 
     def _bridge_at_once(self) -> bool:
         """Whether a legacy client's initialize goes straight to the bridge: the user said the
@@ -384,12 +423,18 @@ class Relay:
             return False
         return self.options.protocol == "modern" or self._era.era == MODERN_ONLY
 
-    def _start_bridge(self) -> None:
-        assert self._nursery is not None
+    def _install_bridge(self, bridge: BridgeUp) -> BridgeUp:
+        self._bridge = bridge
+        self._release_opener()  # messages waiting for the session now find the bridge
+        return bridge
+
+    def _release_opener(self) -> None:
         if self._opener is not None:
-            # Messages waiting for the session to open must now find the bridge instead.
             self._opener = None
             self._opener_done.set()
+
+    def _new_bridge(self) -> BridgeUp:
+        assert self._nursery is not None
         upstream = ModernUpstream(
             self.client, self.options, self._deliver, self._nursery, self.state, self.sign_in
         )
@@ -397,7 +442,7 @@ class Relay:
         # 2026-07-28, so any JSON-RPC error it answers with is its answer: a resources/read
         # of a missing resource is -32602, not a sign of a legacy server.
         upstream.transport.proven_modern = True
-        self._bridge = BridgeUp(upstream, self.output, self._deliver, self._nursery, self.state)
+        return BridgeUp(upstream, self.output, self._deliver, self._nursery, self.state)
 
     def _note_stream_answer(self, message: Message, transport: Transport | None) -> None:
         # Legacy SSE answers on its stream later: remember what waits there, should it break.
@@ -472,6 +517,9 @@ class Relay:
             except UpstreamError as exc:
                 what = message.method or f"the answer to server request {message.id!r}"
                 log.warning("could not deliver %s to the server: %s", what, exc.advice())
+            except Exception:
+                what = message.method or f"the answer to server request {message.id!r}"
+                log.exception("the relay failed to deliver %s; it goes on", what)
             finally:
                 self._in_order.done_one()
                 self._maybe_idle()
@@ -486,32 +534,38 @@ class Relay:
         if self._opener is not None and self._opener is not message:
             await self._opener_done.wait()
         async with self._session_lock:
-            if self._bridge is not None:
-                raise _Bridged
-            if self.transport is not None:
-                return self.transport, False
-            if self._connected_once and self.state.initialize is not None:
-                self.transport = await self._reestablish()
-                return self.transport, False
-            assert message is not None
             try:
-                transport = await self._open(message)
+                return await self._session_locked(message)
             finally:
-                if self._opener is message:
+                # Whichever way it went, the opener's turn is over: never leave others waiting.
+                if message is not None and self._opener is message:
                     self._opener = None
                     self._opener_done.set()
-            # The initialize answer has been delivered by now: later requests carry its version.
-            if self.state.protocol_version:
-                transport.set_protocol_version(self.state.protocol_version)
-            self.transport = transport
-            self._connected_once = True
-            return transport, True
 
-    async def _connect(self, first: Message, *, at_start: bool) -> Transport:
+    async def _session_locked(self, message: Message | None) -> tuple[Transport, bool]:
+        if self._bridge is not None:
+            raise _Bridged
+        if self.transport is not None:
+            return self.transport, False
+        if self._connected_once and self.state.initialize is not None:
+            self.transport = await self._reestablish()
+            return self.transport, False
+        assert message is not None
+        transport = await self._open(message)
+        # The initialize answer has been delivered by now: later requests carry its version.
+        if self.state.protocol_version:
+            transport.set_protocol_version(self.state.protocol_version)
+        self.transport = transport
+        self._connected_once = True
+        return transport, True
+
+    async def _connect(
+        self, first: Message, *, at_start: bool, budget: float | None = None
+    ) -> Transport:
         """Open a transport by sending ``first``, retrying while waiting may help: until the
         start-up deadline at start, within ``--max-retries`` later."""
         assert self._nursery is not None
-        limit = self.options.initialize_deadline
+        limit = self.options.initialize_deadline if budget is None else budget
         started = time.monotonic()
         deadline = started + limit
         attempt = 0
@@ -564,15 +618,18 @@ class Relay:
                 await trio.sleep(delay)
 
     async def _open(self, first: Message) -> Transport:
+        started = time.monotonic()
         try:
             return await self._connect(first, at_start=True)
-        except (UpstreamHttpError, ProtocolViolation):
-            if first.method != "initialize" or self._era.era != LEGACY:
+        except (UpstreamHttpError, ProtocolViolation) as exc:
+            if first.method != "initialize" or self._era.era != LEGACY or exc.transient:
                 raise
-            # The cached era skipped the server/discover probe; it may be stale: ask once more.
+            # The cached era skipped the server/discover probe; it may be stale: ask once more,
+            # within what is left of the start-up bound.
             log.debug("opening failed with the era cached as legacy; probing again")
             self._era.learn(None)
-            return await self._connect(first, at_start=True)
+            left = self.options.initialize_deadline - (time.monotonic() - started)
+            return await self._connect(first, at_start=True, budget=max(1.0, left))
 
     async def _reestablish(self) -> Transport:
         """A new session that looks to the client like the old one (DESIGN.md invariant 4)."""
@@ -639,6 +696,8 @@ class Relay:
     async def _recover_in_background(self) -> None:
         try:
             await self._session_for(None)
+        except _Bridged:
+            pass  # a bridge replaced the session meanwhile: nothing to recover
         except UpstreamError as exc:
             log.warning("could not re-establish the session: %s", exc.advice())
 

@@ -52,6 +52,7 @@ class HostileServer:
         self.listening = trio.Event()
         self.headers: dict[str, str] = {}
         self.lists = 0
+        self.stall_discover = False
         self.port = 0
 
     @property
@@ -87,6 +88,16 @@ class HostileServer:
                 "data": {"supported": [MODERN], "requested": params.get("protocolVersion")},
             }
             await _json(send, 400, {"jsonrpc": "2.0", "id": request_id, "error": error})
+        elif method == "server/discover" and self.stall_discover:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b": thinking\n\n", "more_body": True})
+            await trio.sleep_forever()
         elif method == "server/discover":
             result = {
                 "resultType": "complete",
@@ -118,7 +129,18 @@ class HostileServer:
                 "inputSchema": SHIFTY_AFTER if self.calls.get("shifty") else SHIFTY_BEFORE,
             }
             stubborn = {"name": "stubborn", "inputSchema": {"type": "object"}}
-            listed: dict[str, Any] = {"resultType": "complete", "tools": [*TOOLS, shifty, stubborn]}
+            # A type that is no type name at all, on an annotated parameter.
+            odd = {
+                "name": "odd_type",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {"p": {"type": [{}], "x-mcp-header": "P"}},
+                },
+            }
+            listed: dict[str, Any] = {
+                "resultType": "complete",
+                "tools": [*TOOLS, shifty, stubborn, odd],
+            }
             await _json(send, 200, {"jsonrpc": "2.0", "id": request_id, "result": listed})
         elif method == "tools/call":
             await self._call(str(params.get("name")), request_id, params, send)
@@ -133,6 +155,14 @@ class HostileServer:
                 "resultType": "complete",
                 "content": [{"type": "text", "text": "ok"}],
             }
+        elif tool == "surrogate":  # a string cut mid-emoji, as JSON.stringify writes it
+            head = b'{"jsonrpc":"2.0","id":' + json.dumps(request_id).encode()
+            tail = (
+                b',"result":{"resultType":"complete",'
+                b'"content":[{"type":"text","text":"cut \\ud83d"}]}}'
+            )
+            await _answer(send, 200, head + tail)
+            return
         elif tool == "loop":  # asks again whatever the answer (mrtr §Server Requirements 8 abused)
             result = {
                 "resultType": "input_required",
@@ -362,3 +392,60 @@ async def test_hostile_a_second_header_mismatch_reaches_the_client_as_the_server
         "message": "Header mismatch: Mcp-Param-Region is missing",
     }
     assert server.calls["stubborn"] == 2  # retried once, no more
+
+
+async def test_hostile_a_type_that_is_no_type_name_leaves_the_tool_out_and_the_relay_up(
+    tmp_path: Path,
+) -> None:
+    async with hostile_server() as server, raw_relay([server.url], tmp_path) as relay:
+        await relay.request(1, "tools/list", {"_meta": META})
+        listed, _ = await _answer_for(relay, 1)
+        await relay.request(2, "tools/call", {"name": "echo", "arguments": {}, "_meta": META})
+        echoed, _ = await _answer_for(relay, 2)
+    names = [tool["name"] for tool in listed["result"]["tools"]]
+    assert "odd_type" not in names
+    assert "echo" in names
+    assert echoed["result"]["content"] == [{"type": "text", "text": "ok"}]
+    assert "left the tool 'odd_type' out of tools/list" in relay.stderr()
+
+
+async def test_hostile_a_cancellation_naming_no_valid_id_is_ignored(tmp_path: Path) -> None:
+    async with hostile_server() as server, raw_relay([server.url], tmp_path) as relay:
+        for odd in ([1], {"a": 1}, None, 1.5):
+            await relay.send(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": odd},
+                }
+            )
+        await relay.request(1, "tools/call", {"name": "echo", "arguments": {}, "_meta": META})
+        echoed, _ = await _answer_for(relay, 1)
+    assert echoed["result"]["content"] == [{"type": "text", "text": "ok"}]
+    assert "Traceback" not in relay.stderr()
+
+
+async def test_hostile_a_discover_that_never_answers_still_answers_initialize_in_time(
+    tmp_path: Path,
+) -> None:
+    async with hostile_server() as server:
+        server.stall_discover = True
+        args = [server.url, "--protocol", "modern", "--startup-timeout", "2"]
+        async with raw_relay(args, tmp_path) as relay:
+            with trio.fail_after(10):
+                answer = await _initialize(relay, {})
+    assert answer["id"] == 0
+    assert (
+        "did not answer server/discover (for initialize) within 2 s" in answer["error"]["message"]
+    )
+
+
+async def test_hostile_a_lone_surrogate_in_a_result_reaches_a_legacy_client_escaped(
+    tmp_path: Path,
+) -> None:
+    async with hostile_server() as server, raw_relay([server.url], tmp_path) as relay:
+        await _initialize(relay, {})
+        answer, _ = await _call(relay, 1, "surrogate")
+        echoed, _ = await _call(relay, 2, "echo")
+    assert answer["result"]["content"] == [{"type": "text", "text": "cut \ud83d"}]
+    assert echoed["result"]["content"] == [{"type": "text", "text": "ok"}]

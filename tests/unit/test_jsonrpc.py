@@ -246,3 +246,27 @@ def test_a_message_knows_it_is_an_error_without_being_parsed_again() -> None:
     (large_error,) = parse_payload(big_error)
     assert large_error.is_large
     assert large_error.is_error
+
+
+@pytest.mark.parametrize("size", [10, 2 << 20], ids=["small", "large"])
+def test_result_type_is_read_without_parsing_a_large_result_again(size: int) -> None:
+    raw = (
+        b'{"jsonrpc":"2.0","id":1,"result":{"pad":"'
+        + b"x" * size
+        + b'","resultType":"input_required"}}'
+    )
+    (message,) = parse_payload(raw)
+    assert message.is_large is (size > 1 << 20)
+    assert message.result_type == "input_required"
+    (plain,) = parse_payload(b'{"jsonrpc":"2.0","id":1,"result":{"pad":"' + b"x" * size + b'"}}')
+    assert plain.result_type is None
+    (odd,) = parse_payload(b'{"jsonrpc":"2.0","id":1,"result":[' + b"1," * size + b"1]}")
+    assert odd.result_type is None
+
+
+def test_a_lone_surrogate_is_written_escaped_not_raised() -> None:
+    message = parse_message(b'{"jsonrpc":"2.0","id":1,"method":"m","params":{"t":"\\ud83d"}}')
+    text = line(message.body)
+    assert isinstance(text, str)
+    text.encode("utf-8")  # what stdout and the HTTP body do
+    assert json.loads(text)["params"]["t"] == "\ud83d"
