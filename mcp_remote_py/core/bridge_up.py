@@ -31,7 +31,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .eras import LEGACY_VERSIONS, MODERN_VERSIONS, PROTOCOL_VERSION_KEY
+from .eras import (
+    CLIENT_CAPABILITIES_KEY,
+    CLIENT_INFO_KEY,
+    LEGACY_VERSIONS,
+    LOG_LEVEL_KEY,
+    MODERN_VERSIONS,
+    PROTOCOL_VERSION_KEY,
+    SERVER_INFO_KEY,
+    SUBSCRIPTION_ID_KEY,
+)
 from .jsonrpc import Kind, Message, RequestId
 
 __all__ = [
@@ -46,11 +55,6 @@ __all__ = [
     "retry_body",
 ]
 
-CLIENT_CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
-CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
-LOG_LEVEL_KEY = "io.modelcontextprotocol/logLevel"
-SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
-SUBSCRIPTION_ID_KEY = "io.modelcontextprotocol/subscriptionId"
 # The newest handshake-era version, offered to a client that asked for one we do not know.
 NEWEST_LEGACY = "2025-11-25"
 # mrtr §Supported Requests: the only requests a server may answer with input_required.

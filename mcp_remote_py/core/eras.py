@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "CLIENT_CAPABILITIES_KEY",
+    "CLIENT_INFO_KEY",
     "HEADER_MISMATCH",
+    "LOG_LEVEL_KEY",
+    "SERVER_INFO_KEY",
+    "SPEC_META_PREFIX",
+    "SUBSCRIPTION_ID_KEY",
     "LEGACY_VERSIONS",
     "MODERN_ERROR_CODES",
     "MODERN_VERSIONS",
@@ -26,7 +32,14 @@ __all__ = [
     "request_version",
 ]
 
+# basic/index §_meta: the keys the specification itself defines (prefix io.modelcontextprotocol/).
+SPEC_META_PREFIX = "io.modelcontextprotocol/"
 PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
+CLIENT_CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
+CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
+LOG_LEVEL_KEY = "io.modelcontextprotocol/logLevel"
+SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
+SUBSCRIPTION_ID_KEY = "io.modelcontextprotocol/subscriptionId"
 MODERN_VERSIONS = ("2026-07-28",)
 LEGACY_VERSIONS = frozenset({"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"})
 

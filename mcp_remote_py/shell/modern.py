@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import trio
 
-from ..core.eras import HEADER_MISMATCH
+from ..core.eras import HEADER_MISMATCH, SPEC_META_PREFIX, SUBSCRIPTION_ID_KEY
 from ..core.errors import ConnectionLost, UpstreamError, UpstreamHttpError, UpstreamUnavailable
 from ..core.jsonrpc import Kind, Message, RequestId
 from ..core.request_metadata import ParamHeader, screen_tools
@@ -50,8 +50,6 @@ log = logging.getLogger("mcp_remote_py")
 MAX_LIST_PAGES = 100
 # A listen stream that stayed open this long was healthy: reopen it without backing off.
 HEALTHY_STREAM = 5.0
-_SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
-_SPEC_META_PREFIX = "io.modelcontextprotocol/"
 
 
 class ModernUpstream:
@@ -373,9 +371,9 @@ def _retagged(
     for part in ("params", "result"):
         section = body.get(part)
         meta = section.get("_meta") if isinstance(section, dict) else None
-        if isinstance(meta, dict) and meta.get(_SUBSCRIPTION_ID) == upstream_id:
+        if isinstance(meta, dict) and meta.get(SUBSCRIPTION_ID_KEY) == upstream_id:
             assert isinstance(section, dict)
-            body[part] = {**section, "_meta": {**meta, _SUBSCRIPTION_ID: client_id}}
+            body[part] = {**section, "_meta": {**meta, SUBSCRIPTION_ID_KEY: client_id}}
     return body
 
 
@@ -383,7 +381,7 @@ def _spec_meta(params: Mapping[str, Any]) -> dict[str, Any]:
     meta = params.get("_meta")
     if not isinstance(meta, Mapping):
         return {}
-    return {k: v for k, v in meta.items() if isinstance(k, str) and k.startswith(_SPEC_META_PREFIX)}
+    return {k: v for k, v in meta.items() if isinstance(k, str) and k.startswith(SPEC_META_PREFIX)}
 
 
 def _error_code(message: Message) -> int | None:

@@ -19,7 +19,8 @@ import httpx
 import trio
 
 from ...core.backoff import Backoff
-from ...core.eras import MODERN_VERSIONS, PROTOCOL_VERSION_KEY, jsonrpc_error_body, proves_modern
+from ...core.bridge_up import LegacyFace
+from ...core.eras import jsonrpc_error_body, proves_modern
 from ...core.errors import ModernOnlyServer, ProtocolViolation, UpstreamError, UpstreamHttpError
 from ...core.jsonrpc import Kind, Message
 from ..net import NetworkOptions, display_url
@@ -144,12 +145,7 @@ async def _refuse_if_modern_only(
         return
     # The refusal proves nothing either way: ask as a modern client would. A legacy server
     # answers this with an error (or a legacy SSE server with 404/405), and the fallback goes on.
-    params = initialize.params
-    meta = {
-        PROTOCOL_VERSION_KEY: MODERN_VERSIONS[0],
-        "io.modelcontextprotocol/clientCapabilities": params.get("capabilities") or {},
-        "io.modelcontextprotocol/clientInfo": params.get("clientInfo") or {},
-    }
+    meta = LegacyFace.from_initialize(initialize.params).meta()
     answers: list[Message] = []
 
     async def keep(message: Message) -> None:
