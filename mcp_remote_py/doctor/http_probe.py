@@ -19,7 +19,7 @@ import trio
 from .._version import __version__
 from ..core.errors import ConnectionLost
 from ..core.jsonrpc import line
-from ..shell.net import describe_network_error, display_url, same_origin
+from ..shell.net import describe_network_error, display_url, redirect_allowed
 from ..shell.transports.base import read_events
 from .http_checks import cloudflare_meaning, proxy_kind
 from .report import FAIL, INFO, PASS, WARN, Report
@@ -101,9 +101,7 @@ async def _excerpt(response: httpx.Response, limit: int = 300) -> tuple[str, byt
 
 
 def _origin_changed(source: httpx.URL, target: httpx.URL) -> bool:
-    if same_origin(source, target):
-        return False
-    return not (source.scheme == "http" and target.scheme == "https" and source.host == target.host)
+    return not redirect_allowed(source, target)
 
 
 async def post_initialize(

@@ -47,6 +47,7 @@ __all__ = [
     "install_ipv4_resolver",
     "is_loopback_host",
     "proxy_for",
+    "redirect_allowed",
     "same_origin",
     "send",
 ]
@@ -230,11 +231,17 @@ def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return _origin(a) == _origin(b)
 
 
-def _redirect_allowed(source: httpx.URL, target: httpx.URL) -> bool:
+def redirect_allowed(source: httpx.URL, target: httpx.URL) -> bool:
+    """Whether a redirect may carry the request (and its credentials) on: within the origin
+    (scheme, host and port), or the one upgrade from http on port 80 to https on port 443 of
+    the same host. Any other port is another server, whoever runs it (RFC 6454 §4)."""
     if same_origin(source, target):
         return True
-    # http → https on the same host is an upgrade, not a move to another server.
-    return source.scheme == "http" and target.scheme == "https" and source.host == target.host
+    return _origin(source) == ("http", source.host, 80) and _origin(target) == (
+        "https",
+        source.host,
+        443,
+    )
 
 
 async def _send_once(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
@@ -264,7 +271,7 @@ async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Respo
             return response
         await response.aclose()
         target = request.url.join(response.headers["location"])
-        if not _redirect_allowed(request.url, target):
+        if not redirect_allowed(request.url, target):
             raise ProtocolViolation(
                 f"the server redirected {display_url(request.url)} to another origin, "
                 f"{display_url(target)}",

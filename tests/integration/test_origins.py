@@ -35,6 +35,27 @@ async def test_a_redirect_to_another_origin_is_refused(tmp_path: Path) -> None:
     assert SECRET not in error["message"] + relay.stderr()
 
 
+async def test_an_https_redirect_to_another_port_of_the_same_host_is_refused(
+    tmp_path: Path,
+) -> None:
+    # Only http:80 -> https:443 of the same host is an upgrade; https on any other port is
+    # another server (another origin), and the Authorization header must not go there.
+    async with sdk_server("--transport", "streamable-http") as server:
+        port = int(server.base.rsplit(":", 1)[1])
+        async with FaultProxy("127.0.0.1", port) as elsewhere:
+            target = elsewhere.url("/mcp").replace("http://", "https://")
+            async with httpx.AsyncClient() as client:
+                await client.post(
+                    f"{server.base}/_faults", json={"redirect_to": target, "count": 1}
+                )
+            args = [server.mcp_url, "--header", f"Authorization: Bearer {SECRET}"]
+            async with raw_relay(args, tmp_path) as relay:
+                error = (await relay.initialize())["error"]
+            assert elsewhere.accepted == 0
+    assert "another origin" in error["message"]
+    assert SECRET not in error["message"] + relay.stderr()
+
+
 async def test_a_legacy_endpoint_on_another_origin_is_refused(tmp_path: Path) -> None:
     async with sdk_server("--transport", "sse") as server:
         port = int(server.base.rsplit(":", 1)[1])

@@ -10,6 +10,7 @@ from mcp_remote_py.shell.net import (
     describe_network_error,
     display_url,
     is_loopback_host,
+    redirect_allowed,
     same_origin,
 )
 from mcp_remote_py.shell.transports.negotiate import transport_order
@@ -141,3 +142,25 @@ async def test_httpx_transport_and_http2_use_httpx(options: NetworkOptions) -> N
     async with build_client(options) as client:
         transport = client._transport_for_url(httpx.URL("https://a.example/mcp"))
         assert isinstance(transport, httpx.AsyncHTTPTransport)
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "allowed"),
+    [
+        ("https://a.example/mcp", "https://a.example/other", True),
+        ("https://a.example/mcp", "https://a.example:443/mcp", True),
+        ("http://a.example/mcp", "https://a.example/mcp", True),  # the one upgrade: 80 -> 443
+        ("http://a.example:80/mcp", "https://a.example:443/mcp", True),
+        ("http://a.example:8080/mcp", "https://a.example/mcp", False),
+        ("http://a.example/mcp", "https://a.example:8443/mcp", False),
+        ("http://127.0.0.1:5000/mcp", "https://127.0.0.1:6000/mcp", False),
+        ("https://a.example/mcp", "http://a.example/mcp", False),  # a downgrade
+        ("https://a.example/mcp", "https://b.example/mcp", False),
+        ("http://a.example/mcp", "https://b.example/mcp", False),
+        ("https://a.example:8443/mcp", "https://a.example:9443/mcp", False),
+    ],
+)
+def test_a_redirect_may_carry_credentials_only_within_the_origin_or_the_80_to_443_upgrade(
+    source: str, target: str, allowed: bool
+) -> None:
+    assert redirect_allowed(httpx.URL(source), httpx.URL(target)) is allowed
