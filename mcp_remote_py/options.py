@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=15.0,
         metavar="SECONDS",
         help="the longest wait between tries (default 15); a server's Retry-After or SSE retry "
-        "wins. e.g. --max-reconnect-delay 60",
+        "wins, up to 5 minutes. e.g. --max-reconnect-delay 60",
     )
     parser.add_argument(
         "--max-retries",

@@ -9,9 +9,21 @@ import email.utils
 import random
 from dataclasses import dataclass
 
-__all__ = ["Backoff", "parse_retry_after"]
+__all__ = ["MAX_SERVER_DELAY", "Backoff", "parse_retry_after", "server_delay"]
 
 _RANDOM = random.Random()
+# The longest a server may make the relay wait (Retry-After, SSE retry): five minutes. A server
+# asking for years (or infinity) would otherwise stop reconnection for good (DESIGN.md
+# invariant 2: no wait is unbounded).
+MAX_SERVER_DELAY = 300.0
+
+
+def server_delay(seconds: float | None) -> float:
+    """A server-supplied delay as the relay honours it: not negative, not NaN, at most
+    MAX_SERVER_DELAY."""
+    if seconds is None or not seconds > 0:
+        return 0.0
+    return min(seconds, MAX_SERVER_DELAY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +42,7 @@ class Backoff:
         ceiling = min(self.maximum, self.initial * 2.0 ** min(attempt, 30))
         source = rng or _RANDOM
         jittered = ceiling / 2 + source.random() * ceiling / 2
-        return max(floor, jittered)
+        return max(server_delay(floor), jittered)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -38,12 +50,15 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # "³" is a digit to str.isdigit, not to float
+        return server_delay(float(value))
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     if now is None:
         return None
-    return max(0.0, when.timestamp() - now)
+    try:
+        return server_delay(when.timestamp() - now)
+    except (OverflowError, ValueError, OSError):
+        return None

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .backoff import MAX_SERVER_DELAY
+
 __all__ = ["Event", "EventParser"]
 
 _BOM = b"\xef\xbb\xbf"
 _LF, _COLON, _SPACE = 0x0A, 0x3A, 0x20
+
+
+# The longest SSE retry the relay honours, in the field's unit (milliseconds).
+MAX_RETRY_MS = int(MAX_SERVER_DELAY * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +132,9 @@ class EventParser:
             if b"\0" not in value:
                 self.last_event_id = value.decode("utf-8", "replace")
         elif name == b"retry" and value.isdigit():
-            self._retry = int(value)
+            # Milliseconds; a value of thousands of digits is no number int() takes (and no
+            # wait anyone means): it counts as the longest the relay honours.
+            self._retry = min(int(value), MAX_RETRY_MS) if len(value) <= 9 else MAX_RETRY_MS
         return None
 
     def _dispatch(self) -> Event | None:

@@ -327,7 +327,7 @@ class ModernUpstream:
                 error: UpstreamError = exc
             if trio.current_time() - opened > HEALTHY_STREAM:
                 attempt = 0
-            delay = self._backoff.delay(attempt, floor=getattr(error, "retry_after", None) or 0.0)
+            delay = self._options.retry_delay(error, attempt)
             level = logging.INFO if attempt == 0 else logging.DEBUG
             log.log(
                 level,

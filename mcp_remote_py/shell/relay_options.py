@@ -7,6 +7,7 @@ not import).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -14,9 +15,11 @@ from typing import Protocol
 import httpx
 import trio
 
-from ..core.backoff import Backoff
+from ..core.backoff import MAX_SERVER_DELAY, Backoff
 from ..core.errors import UpstreamError
 from .net import NetworkOptions
+
+log = logging.getLogger("mcp_remote_py")
 
 __all__ = [
     "INITIALIZE_DEADLINE",
@@ -109,4 +112,12 @@ class RelayOptions:
 
     def retry_delay(self, error: UpstreamError, attempt: int) -> float:
         """The wait before try ``attempt + 1``: our backoff, never under the server's word."""
-        return self.backoff.delay(attempt, floor=getattr(error, "retry_after", None) or 0.0)
+        asked = getattr(error, "retry_after", None) or 0.0
+        if asked > MAX_SERVER_DELAY:
+            log.info(
+                "the server asked to wait %.0f s before trying again; the relay waits %.0f s "
+                "at most",
+                asked,
+                MAX_SERVER_DELAY,
+            )
+        return self.backoff.delay(attempt, floor=asked)

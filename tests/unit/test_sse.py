@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_remote_py.core.sse import Event, EventParser
+from mcp_remote_py.core.sse import MAX_RETRY_MS, Event, EventParser
 
 
 def parse(*chunks: bytes) -> list[Event]:
@@ -87,3 +87,19 @@ def test_a_cr_at_the_end_of_a_chunk_ends_the_line_at_once() -> None:
     # The LF that may follow belongs to that CR: no extra blank line, no second event.
     assert parser.feed(b"\ndata: b\n\n") == [Event("", b"b", None, None)]
     assert parser.finish() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"1" * 5000, MAX_RETRY_MS),
+        (b"9999999999", MAX_RETRY_MS),
+        (b"86400000", MAX_RETRY_MS),
+        (b"2500", 2500),
+    ],
+    ids=["thousands-of-digits", "ten-digits", "a-day", "plain"],
+)
+def test_a_retry_field_of_any_size_is_parsed_and_capped(value: bytes, expected: int) -> None:
+    parser = EventParser()
+    (event,) = parser.feed(b"retry: " + value + b"\ndata: x\n\n")
+    assert event.retry == expected

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import httpx
 import trio
 
-from ...core.backoff import Backoff
+from ...core.backoff import Backoff, server_delay
 from ...core.errors import (
     ConnectionLost,
     ProtocolViolation,
@@ -205,7 +205,7 @@ class StreamableHttpTransport(Transport):
         for attempt in range(MAX_RESUMES):
             if cursor.last_event_id is None:
                 break
-            floor = cursor.retry_ms / 1000 if cursor.retry_ms is not None else 0.0
+            floor = server_delay(cursor.retry_ms / 1000 if cursor.retry_ms is not None else None)
             await trio.sleep(self._backoff.delay(attempt, floor=floor) if attempt else floor)
             headers = self._headers(ACCEPT_STREAM)
             headers["Last-Event-ID"] = cursor.last_event_id
@@ -301,7 +301,7 @@ class StreamableHttpTransport(Transport):
                         # that polls): reopen at once, after the server's retry if it gave one,
                         # so that server messages sent meanwhile are not missed.
                         attempt = -1
-                floor = (cursor.retry_ms or 0) / 1000
+                floor = server_delay((cursor.retry_ms or 0) / 1000)
                 delay = floor if attempt < 0 else self._backoff.delay(attempt, floor=floor)
                 attempt += 1
                 await trio.sleep(delay)
