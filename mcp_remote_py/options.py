@@ -385,6 +385,12 @@ def _stored_credential(
     if credential is None:
         return None, None
     if credential.kind == "bearer":
+        if not credential.access_token.isascii() or not credential.access_token.isprintable():
+            # Stored before `auth set` refused such tokens: it could not be sent.
+            raise UsageError(
+                f"the token stored for {url.strip()} contains characters an HTTP header cannot "
+                f"carry; store it again with `mcp-remote-py auth set {url.strip()}`"
+            )
         return "bearer", ("Authorization", f"Bearer {credential.access_token}")
     return credential.kind, None
 

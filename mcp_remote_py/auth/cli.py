@@ -308,6 +308,12 @@ def _read_token(key: str, stdin: TextIO | None) -> str:
             "the token contains spaces or control characters, which a bearer token never has: "
             "nothing was stored. Give only the token itself, on one line"
         )
+    if not token.isascii():
+        # RFC 6750 §2.1: a b64token is ASCII; the header could not be sent.
+        raise _UsageFailure(
+            "the token contains non-ASCII characters, which a bearer token never has (a "
+            "pasted typographic quote or dash?): nothing was stored"
+        )
     return token
 
 

@@ -46,6 +46,16 @@ def parse_header(text: str, environ: Mapping[str, str], where: str = "--header")
     value = expand_variables(value.strip(), environ, f"{where} {name}")
     if "\r" in value or "\n" in value:
         raise UsageError(f"{where} {name}: the value may not contain a line break")
+    # RFC 9110 §5.5: visible ASCII, space and tab. HTTP libraries refuse anything else when
+    # they send it, which would stop the relay at start; say so now, without the value.
+    bad = next((c for c in value if not (c == "\t" or " " <= c <= "~")), None)
+    if bad is not None:
+        kind = "a non-ASCII character" if ord(bad) > 0x7F else "a control character"
+        raise UsageError(
+            f"{where} {name}: the value contains {kind} (U+{ord(bad):04X}), which an HTTP "
+            "header cannot carry; check for a pasted typographic quote or dash, or "
+            "percent-encode the value if the server expects that"
+        )
     return name, value
 
 

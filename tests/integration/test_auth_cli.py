@@ -217,6 +217,14 @@ def test_a_token_with_spaces_is_refused(config: Path) -> None:
     assert stored(config) == {}
 
 
+def test_a_token_with_non_ascii_characters_is_refused(config: Path) -> None:
+    result = auth(config, "set", URL, stdin=f"{TOKEN}\u2013x\n")
+    assert result.returncode == 2
+    assert "non-ASCII characters" in result.stderr
+    assert TOKEN not in result.stderr
+    assert stored(config) == {}
+
+
 def test_only_the_first_line_of_stdin_is_the_token(config: Path) -> None:
     result = auth(config, "set", URL, stdin=f"{TOKEN}\nsecond line\n")
     assert result.returncode == 0, result.stderr
@@ -448,3 +456,28 @@ def test_commands_on_a_keyring_store(
     assert "  token: sk_t…6b5c" in out
     assert f"{KEY}\n" in out
     assert backend.entries == {}
+
+
+def test_a_non_ascii_token_stored_before_the_check_stops_the_relay_with_advice(
+    config: Path,
+) -> None:
+    # Stored by an older version (or by hand): the relay must not crash at start but say what
+    # to do (exit status 2, like any other usage error).
+    assert auth(config, "set", URL, stdin=f"{TOKEN}\n").returncode == 0
+    path = config / "credentials.json"
+    data = json.loads(path.read_text())
+    data["credentials"][KEY]["access_token"] = f"{TOKEN}\u2013"
+    path.write_text(json.dumps(data))
+    environment = {**os.environ, CONFIG_DIR_ENV: str(config), STORE_KIND_ENV: "file"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mcp_remote_py", URL],
+        input="",
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "contains characters an HTTP header cannot carry" in result.stderr
+    assert f"auth set {URL}" in result.stderr
+    assert TOKEN not in result.stderr

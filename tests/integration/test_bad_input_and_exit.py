@@ -96,6 +96,17 @@ async def test_a_50mb_line_is_handled_and_the_relay_goes_on(
         (["https://x/mcp", "--header", "broken"], {}, "is not of the form 'Name: value'"),
         (["https://x/mcp", "--header-file", "/nonexistent/h.txt"], {}, "cannot read --header-file"),
         (["https://x/mcp", "--connect-timeout", "soon"], {}, "is not a number of seconds"),
+        (
+            ["https://x/mcp", "--header", "Authorization: Bearer t\u2014k"],
+            {},
+            "Authorization: the value contains a non-ASCII character (U+2014)",
+        ),
+        (
+            ["https://x/mcp", "--header", "X-Key: ${KEY}"],
+            {"KEY": "caf\u00e9"},
+            "X-Key: the value contains a non-ASCII character (U+00E9)",
+        ),
+        (["https://x/mcp", "--header", "X-Key: a\x01b"], {}, "contains a control character"),
     ],
 )
 async def test_usage_errors_exit_2_and_say_what_is_wrong(

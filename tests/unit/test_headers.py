@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mcp_remote_py.core.errors import UsageError
@@ -56,3 +58,23 @@ def test_split_header_arguments_are_joined_back() -> None:
 def test_a_header_followed_by_the_url_is_not_joined() -> None:
     argv = ["--header", "X-Empty:", "https://x/mcp"]
     assert join_split_header_args(argv) == argv
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("t\u2014k", "a non-ASCII character (U+2014)"),
+        ("a\x7fb", "a control character (U+007F)"),
+        ("a\x00b", "a control character (U+0000)"),
+    ],
+)
+def test_a_value_no_http_header_can_carry_is_refused_without_showing_it(
+    value: str, kind: str
+) -> None:
+    with pytest.raises(UsageError, match=re.escape(kind)) as raised:
+        parse_header("X-Token: ${T}", {"T": value})
+    assert value not in str(raised.value)
+
+
+def test_a_tab_and_spaces_inside_a_value_are_fine() -> None:
+    assert parse_header("X-A: a b\tc", {}) == ("X-A", "a b\tc")
