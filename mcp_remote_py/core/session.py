@@ -33,6 +33,7 @@ __all__ = [
     "Pending",
     "SessionState",
     "ToolFilter",
+    "RELAY_ID_PREFIX",
     "is_relay_id",
     "is_side_effect_free",
     "may_resend",
@@ -77,8 +78,8 @@ def may_resend(error: UpstreamError, method: str) -> bool:
 RELAY_ID_PREFIX = "mcp-remote-py/"
 
 
-def is_relay_id(request_id: RequestId | None) -> bool:
-    return isinstance(request_id, str) and request_id.startswith(RELAY_ID_PREFIX)
+def is_relay_id(request_id: RequestId | None, prefix: str = RELAY_ID_PREFIX) -> bool:
+    return isinstance(request_id, str) and request_id.startswith(prefix)
 
 
 @dataclass(slots=True)
@@ -129,10 +130,16 @@ class SessionState:
     server_name: str | None = None
     log_level: dict[str, Any] | None = None
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The relay's own ids: a prefix no client can guess (the shell adds a random part), so a
+    # client request whose id merely looks like the relay's is still the client's.
+    relay_prefix: str = RELAY_ID_PREFIX
     _relay_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_relay_id(self) -> str:
-        return f"{RELAY_ID_PREFIX}{next(self._relay_ids)}"
+        return f"{self.relay_prefix}{next(self._relay_ids)}"
+
+    def is_relay_id(self, request_id: RequestId | None) -> bool:
+        return is_relay_id(request_id, self.relay_prefix)
 
     def replay_plan(self) -> list[dict[str, Any]]:
         """What a new session is sent before the client's traffic resumes (Rule 3): the captured

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,7 +64,7 @@ from ..core.jsonrpc import (
     line,
     parse_message,
 )
-from ..core.session import SessionState, ToolFilter, is_relay_id, may_resend
+from ..core.session import RELAY_ID_PREFIX, SessionState, ToolFilter, may_resend
 from .bridge_up import BridgeUp
 from .era_cache import LEGACY, MODERN_ONLY, EraCache
 from .modern import ModernUpstream
@@ -133,7 +134,9 @@ class Relay:
         self.options = options
         self.client = client
         self.output = output
-        self.state = SessionState()
+        # basic/index: ids are the sender's own; a random part keeps the relay's apart from
+        # anything a client can send ("mcp-remote-py/1" from a client is the client's).
+        self.state = SessionState(relay_prefix=f"{RELAY_ID_PREFIX}{secrets.token_hex(6)}/")
         self.tools = ToolFilter(options.ignore_tools)
         self.transport: Transport | None = None
         self._session_lock = trio.Lock()
@@ -743,7 +746,7 @@ class Relay:
         if message.kind is not Kind.RESPONSE:
             await self.output.write_line(line(message))
             return
-        if is_relay_id(message.id):
+        if self.state.is_relay_id(message.id):
             assert isinstance(message.id, str)
             own = self._own_requests.get(message.id)
             if own is not None:

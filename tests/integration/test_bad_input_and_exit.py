@@ -124,6 +124,21 @@ async def test_url_from_mcp_http_url(streamable: RunningServer, tmp_path: Path) 
         assert answer["result"]["serverInfo"]["name"] == "sdk-peer"
 
 
+async def test_a_client_id_that_looks_like_the_relays_own_is_answered(
+    streamable: RunningServer, tmp_path: Path
+) -> None:
+    # The relay's own ids carry a random part: "mcp-remote-py/1" from a client is the client's.
+    async with raw_relay([streamable.url], tmp_path) as relay:
+        await relay.initialize()
+        for request_id in ("mcp-remote-py/1", "mcp-remote-py/2"):
+            await relay.request(
+                request_id, "tools/call", {"name": "echo", "arguments": {"text": "mine"}}
+            )
+        answers = [await relay.read_message(timeout=20) for _ in range(2)]
+    assert sorted(a["id"] for a in answers) == ["mcp-remote-py/1", "mcp-remote-py/2"]
+    assert all(a["result"]["content"][0]["text"] == "mine" for a in answers)
+
+
 async def test_refused_connection_at_start_is_named_within_the_startup_timeout(
     tmp_path: Path,
 ) -> None:
