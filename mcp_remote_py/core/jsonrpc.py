@@ -166,6 +166,7 @@ def _envelope_decoder() -> Any:
     envelope = msgspec.defstruct(
         "Envelope",
         [
+            ("jsonrpc", Any, msgspec.UNSET),
             ("id", Any, msgspec.UNSET),
             ("method", Any, msgspec.UNSET),
             ("result", msgspec.Raw, msgspec.Raw()),
@@ -213,6 +214,8 @@ def _envelope(data: bytes | str) -> dict[str, Any] | None:
     except msgspec.DecodeError as exc:
         raise ValueError(str(exc)) from None
     members: dict[str, Any] = {}
+    if envelope.jsonrpc is not msgspec.UNSET:
+        members["jsonrpc"] = envelope.jsonrpc
     if envelope.id is not msgspec.UNSET:
         members["id"] = envelope.id
     if envelope.method is not msgspec.UNSET:
@@ -261,7 +264,15 @@ def parse_message(line: bytes) -> Message:
         raise MessageError(PARSE_ERROR, "the line is JSON nested too deeply to decode") from None
     if isinstance(body, list):
         raise MessageError(INVALID_REQUEST, "JSON-RPC batches are not supported on stdio")
-    return _classify(body, line)
+    message = _classify(body, line)
+    if body.get("jsonrpc") != "2.0":
+        raise MessageError(
+            INVALID_REQUEST, 'a JSON-RPC message must carry "jsonrpc": "2.0"', message.id
+        )
+    if "method" in body and "id" in body and body["id"] is None:
+        # MCP basic §Requests: the id MUST NOT be null; it is no notification either.
+        raise MessageError(INVALID_REQUEST, "a request id may not be null")
+    return message
 
 
 def parse_payload(data: bytes | str) -> list[Message]:

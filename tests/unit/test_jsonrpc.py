@@ -270,3 +270,36 @@ def test_a_lone_surrogate_is_written_escaped_not_raised() -> None:
     assert isinstance(text, str)
     text.encode("utf-8")  # what stdout and the HTTP body do
     assert json.loads(text)["params"]["t"] == "\ud83d"
+
+
+@pytest.mark.parametrize(
+    ("line_", "request_id", "text"),
+    [
+        (b'{"id":1,"method":"tools/list"}', 1, '"jsonrpc": "2.0"'),
+        (b'{"jsonrpc":"1.0","id":"a","method":"x"}', "a", '"jsonrpc": "2.0"'),
+        (b'{"method":"notifications/initialized"}', None, '"jsonrpc": "2.0"'),
+        (b'{"jsonrpc":"2.0","id":null,"method":"tools/list"}', None, "may not be null"),
+        (
+            b'{"id":7,"method":"tools/call","params":{"t":"' + b"x" * (2 << 20) + b'"}}',
+            7,
+            '"jsonrpc": "2.0"',
+        ),
+    ],
+    ids=["no-jsonrpc", "wrong-version", "notification-without", "null-id", "large-without"],
+)
+def test_a_client_line_that_is_not_json_rpc_2_is_invalid_request(
+    line_: bytes, request_id: object, text: str
+) -> None:
+    with pytest.raises(MessageError) as raised:
+        parse_message(line_)
+    assert raised.value.code == INVALID_REQUEST
+    assert raised.value.request_id == request_id
+    assert text in str(raised.value)
+
+
+def test_a_large_client_line_with_jsonrpc_is_accepted() -> None:
+    message = parse_message(
+        b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"t":"' + b"x" * (2 << 20) + b'"}}'
+    )
+    assert message.id == 7
+    assert message.is_large
