@@ -90,19 +90,19 @@ async def test_insecure_turns_failures_into_warnings(tmp_path: Path) -> None:
     assert run.check("mcp.session")["status"] == "pass"
 
 
-@pytest.mark.parametrize(("status", "verdict"), [(308, "warn"), (301, "fail")])
-async def test_http_to_https_redirect(tmp_path: Path, status: int, verdict: str) -> None:
+@pytest.mark.parametrize("status", [308, 301])
+async def test_http_to_https_redirect_to_another_port_is_another_origin(
+    tmp_path: Path, status: int
+) -> None:
+    # Only http:80 -> https:443 of one host is an upgrade the relay follows (net.redirect_allowed;
+    # the unit table in test_net.py has that row): test servers here listen on other ports, so
+    # this redirect goes to another origin, which the relay refuses and doctor reports as such.
     async with https_server(tmp_path) as (server, ca_file), doctor_peer() as peer:
         peer.redirect = (status, server.mcp_url)
         run = await run_doctor(
             peer.base + "/moved", "--ca-file", str(ca_file), *FAST, tmp_path=tmp_path
         )
     redirects = run.check("http.redirects")
-    assert redirects["status"] == verdict
+    assert redirects["status"] == "fail"
+    assert "another origin" in redirects["summary"]
     assert server.mcp_url in redirects["fix"]
-    if status == 308:
-        assert "(http -> https)" in redirects["summary"]
-        assert run.check("mcp.session")["status"] == "pass"  # the relay follows it
-        assert run.code == 0
-    else:
-        assert "turns the message into a GET" in redirects["summary"]
