@@ -27,6 +27,7 @@ __all__ = [
     "MODERN_VERSIONS",
     "PROTOCOL_VERSION_KEY",
     "is_modern_request",
+    "is_modern_version",
     "jsonrpc_error_body",
     "proves_modern",
     "request_version",
@@ -63,10 +64,13 @@ def request_version(params: Mapping[str, Any]) -> str | None:
 
 
 def is_modern_request(params: Mapping[str, Any]) -> bool:
+    return is_modern_version(request_version(params))
+
+
+def is_modern_version(version: str | None) -> bool:
     """A request speaks the modern era when its ``_meta`` names a version that is not one of
     the handshake era's (a version newer than we know is modern too: the server says -32022
     if it does not serve it, and the client picks another)."""
-    version = request_version(params)
     return version is not None and version not in LEGACY_VERSIONS
 
 

@@ -17,6 +17,8 @@ import functools
 import json
 from typing import Any
 
+from .eras import PROTOCOL_VERSION_KEY, request_version
+
 __all__ = [
     "CONNECTION_LOST",
     "INVALID_REQUEST",
@@ -113,6 +115,14 @@ class Message:
         return self._body is None
 
     @property
+    def protocol_version(self) -> str | None:
+        """The version a request's ``_meta`` declares (2026-07-28 basic/index §_meta): read
+        from the envelope alone for a large message, as ``result_type`` is."""
+        if self._body is None:
+            return _large_protocol_version(self.raw)
+        return request_version(self.params)
+
+    @property
     def result_type(self) -> str | None:
         """The result's ``resultType`` (2026-07-28 changelog 8): read from the envelope alone
         for a large message, so a 5 MB result is not parsed in full to ask."""
@@ -183,6 +193,30 @@ def _result_type_decoder() -> Any:
     result = msgspec.defstruct("Result", [("resultType", Any, None)])
     outer = msgspec.defstruct("WithResult", [("result", result | None, None)])
     return msgspec.json.Decoder(outer)
+
+
+@functools.cache
+def _protocol_version_decoder() -> Any:
+    import msgspec
+
+    meta = msgspec.defstruct(
+        "Meta", [("version", Any, None)], rename={"version": PROTOCOL_VERSION_KEY}
+    )
+    params = msgspec.defstruct("Params", [("meta", meta | None, None)], rename={"meta": "_meta"})
+    outer = msgspec.defstruct("WithParams", [("params", params | None, None)])
+    return msgspec.json.Decoder(outer)
+
+
+def _large_protocol_version(data: bytes | str) -> str | None:
+    import msgspec
+
+    try:
+        decoded = _protocol_version_decoder().decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None  # params or _meta that is not an object declares no version
+    meta = decoded.params.meta if decoded.params is not None else None
+    version = meta.version if meta is not None else None
+    return version if isinstance(version, str) else None
 
 
 def _large_result_type(data: bytes | str) -> str | None:

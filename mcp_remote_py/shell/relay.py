@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import trio
 
-from ..core.eras import is_modern_request
+from ..core.eras import is_modern_version
 from ..core.errors import (
     ConnectionLost,
     ModernOnlyServer,
@@ -278,9 +278,11 @@ class Relay:
             return
         assert self._nursery is not None
         assert message.id is not None
+        # Read once, and from the envelope alone for a large request (no second parse).
+        modern = message.method != "initialize" and is_modern_version(message.protocol_version)
         if message.method == "initialize":
             self._client_modern = False
-        elif is_modern_request(message.params) and self.options.protocol == "legacy":
+        elif modern and self.options.protocol == "legacy":
             await self._answer_error(
                 message.id,
                 UPSTREAM_ERROR,
@@ -288,7 +290,7 @@ class Relay:
                 "server; a client that also speaks the 2025 protocol falls back to initialize",
             )
             return
-        elif is_modern_request(message.params):
+        elif modern:
             self._client_modern = True
             self._modern_ids.add(message.id)
         if message.id not in self._modern_ids:

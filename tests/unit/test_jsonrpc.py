@@ -303,3 +303,29 @@ def test_a_large_client_line_with_jsonrpc_is_accepted() -> None:
     )
     assert message.id == 7
     assert message.is_large
+
+
+@pytest.mark.parametrize("size", [10, 2 << 20], ids=["small", "large"])
+@pytest.mark.parametrize(
+    ("meta", "version"),
+    [
+        (b'{"io.modelcontextprotocol/protocolVersion":"2026-07-28","x":1}', "2026-07-28"),
+        (b'{"io.modelcontextprotocol/protocolVersion":7}', None),
+        (b'{"progressToken":1}', None),
+        (b"5", None),
+    ],
+    ids=["modern", "not-a-string", "no-version", "meta-not-an-object"],
+)
+def test_the_declared_version_is_read_without_parsing_a_large_request_again(
+    size: int, meta: bytes, version: str | None
+) -> None:
+    line_ = (
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"pad":"'
+        + b"x" * size
+        + b'","_meta":'
+        + meta
+        + b"}}"
+    )
+    message = parse_message(line_)
+    assert message.is_large is (size > 1 << 20)
+    assert message.protocol_version == version
