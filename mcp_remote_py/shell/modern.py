@@ -194,7 +194,14 @@ class ModernUpstream:
             message.params.get("name"),
         )
         log.debug("its HeaderMismatch said: %s", _error_text(held))
-        await self._list_tools(message)
+        try:
+            await self._list_tools(message)
+        except UpstreamError as exc:
+            # The call was refused unrun; without a fresh list there is nothing better to send,
+            # so the server's own answer is the client's (not "it may have run").
+            log.debug("could not list the tools again: %s", exc)
+            await self._deliver(held)
+            return
         await self._send(message, new_id=True)
 
     # -- server → client -----------------------------------------------------------------------

@@ -52,6 +52,7 @@ class HostileServer:
         self.listening = trio.Event()
         self.headers: dict[str, str] = {}
         self.lists = 0
+        self.list_fails = False
         self.stall_discover = False
         self.port = 0
 
@@ -121,6 +122,9 @@ class HostileServer:
             )
             await send({"type": "http.response.body", "body": b": opened\n\n", "more_body": True})
             await trio.sleep_forever()
+        elif method == "tools/list" and self.list_fails:
+            self.lists += 1
+            await _answer(send, 500, b"Internal Server Error", b"text/plain")
         elif method == "tools/list":
             self.lists += 1
             # shifty's schema gains its x-mcp-header once it has been called (a redeploy).
@@ -449,3 +453,22 @@ async def test_hostile_a_lone_surrogate_in_a_result_reaches_a_legacy_client_esca
         echoed, _ = await _call(relay, 2, "echo")
     assert answer["result"]["content"] == [{"type": "text", "text": "cut \ud83d"}]
     assert echoed["result"]["content"] == [{"type": "text", "text": "ok"}]
+
+
+async def test_hostile_a_header_mismatch_whose_relisting_fails_reaches_the_client_as_sent(
+    tmp_path: Path,
+) -> None:
+    # The call was refused unrun; if the relay cannot list the tools again, the server's -32020
+    # is the answer, not a relay error claiming the call may have run.
+    async with hostile_server() as server, raw_relay([server.url], tmp_path) as relay:
+        await relay.request(1, "tools/list", {"_meta": META})
+        await _answer_for(relay, 1)
+        server.list_fails = True
+        await relay.request(2, "tools/call", {"name": "stubborn", "arguments": {}, "_meta": META})
+        answer, _ = await _answer_for(relay, 2)
+    assert answer["error"] == {
+        "code": -32020,
+        "message": "Header mismatch: Mcp-Param-Region is missing",
+    }
+    assert server.calls["stubborn"] == 1
+    assert server.lists == 2
