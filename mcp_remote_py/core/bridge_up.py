@@ -37,6 +37,7 @@ from .eras import (
     LEGACY_VERSIONS,
     LOG_LEVEL_KEY,
     MODERN_VERSIONS,
+    NEWEST_LEGACY,
     PROTOCOL_VERSION_KEY,
     SERVER_INFO_KEY,
     SUBSCRIPTION_ID_KEY,
@@ -55,8 +56,6 @@ __all__ = [
     "retry_body",
 ]
 
-# The newest handshake-era version, offered to a client that asked for one we do not know.
-NEWEST_LEGACY = "2025-11-25"
 # mrtr §Supported Requests: the only requests a server may answer with input_required.
 MRTR_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 # Which client capability each server→client request needs (mrtr §Server Requirements 7).

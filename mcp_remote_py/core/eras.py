@@ -25,6 +25,7 @@ __all__ = [
     "LEGACY_VERSIONS",
     "MODERN_ERROR_CODES",
     "MODERN_VERSIONS",
+    "NEWEST_LEGACY",
     "PROTOCOL_VERSION_KEY",
     "is_modern_request",
     "is_modern_version",
@@ -43,6 +44,8 @@ SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
 SUBSCRIPTION_ID_KEY = "io.modelcontextprotocol/subscriptionId"
 MODERN_VERSIONS = ("2026-07-28",)
 LEGACY_VERSIONS = frozenset({"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"})
+# The newest handshake-era version: what the relay offers in an initialize of its own.
+NEWEST_LEGACY = "2025-11-25"
 
 # basic/index §Error Codes: -32020..-32099 belong to the specification; these three are defined.
 HEADER_MISMATCH = -32020

@@ -165,10 +165,12 @@ class SessionState:
             return None
         entry = Pending(request_id, message.method)
         self.pending[request_id] = entry
-        self._remember_for_replay(message)
+        self.remember(message)
         return entry
 
-    def _remember_for_replay(self, message: Message) -> None:
+    def remember(self, message: Message) -> None:
+        """Record a request for a new session to replay (Rule 3): the client's, or one the
+        relay made on the client's behalf (the bridge down's initialize and subscriptions)."""
         method = message.method
         if method == "initialize":
             self.initialize = copy.deepcopy(message.body)

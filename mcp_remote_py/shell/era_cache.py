@@ -5,9 +5,11 @@ clients SHOULD cache for the origin and MAY persist, re-probing when the cached 
 fails. What is worth remembering here is whether a server refuses ``initialize`` because it
 speaks only 2026-07-28 (``MODERN_ONLY``: a legacy client's next start goes straight to the bridge,
 without the refused initialize), or takes it (``LEGACY``: no ``server/discover`` probe after a
-refusal that meant "try legacy SSE"). Kept per server URL (scheme, host, port, path: two paths
-of one origin can be two servers) in ``eras.json`` under the user state directory, for
-``MAX_AGE``; a broken or unreadable file is a cache miss, never an error.
+refusal that meant "try legacy SSE"), or takes it and refuses modern requests (``LEGACY_ONLY``:
+a modern client's next start goes straight down the bridge, without the refused request). Kept
+per server URL (scheme, host, port, path: two paths of one origin can be two servers) in
+``eras.json`` under the user state directory, for ``MAX_AGE``; a broken or unreadable file is a
+cache miss, never an error.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["LEGACY", "MAX_AGE", "MODERN_ONLY", "STATE_DIR_ENV", "EraCache"]
+__all__ = ["LEGACY", "LEGACY_ONLY", "MAX_AGE", "MODERN_ONLY", "STATE_DIR_ENV", "EraCache"]
 
 log = logging.getLogger("mcp_remote_py")
 
 MODERN_ONLY = "modern-only"
 LEGACY = "legacy"
+LEGACY_ONLY = "legacy-only"
 MAX_AGE = 7 * 24 * 3600.0
 STATE_DIR_ENV = "MCP_REMOTE_PY_STATE_DIR"
 _FILE = "eras.json"
@@ -69,12 +72,16 @@ class EraCache:
         if not isinstance(entry, dict):
             return None
         era, seen = entry.get("era"), entry.get("seen")
-        if era not in (MODERN_ONLY, LEGACY) or not isinstance(seen, (int, float)):
+        if era not in (MODERN_ONLY, LEGACY, LEGACY_ONLY) or not isinstance(seen, (int, float)):
             return None
         if not 0 <= time.time() - seen <= MAX_AGE:
             return None
         assert isinstance(era, str)
         return era
+
+    @property
+    def takes_initialize(self) -> bool:
+        return self.era in (LEGACY, LEGACY_ONLY)
 
     def learn(self, era: str | None) -> None:
         """Remember ``era`` for this server (None: forget it, the cached one failed)."""

@@ -113,13 +113,23 @@ class ModernUpstream:
     async def request_result(self, params: dict[str, Any], method: str) -> dict[str, Any] | None:
         """The result of a request of the relay's own (under a fresh id each try), with the
         same retries and sign-in as a client's; None when it was answered with an error."""
-        results: list[dict[str, Any] | None] = []
+        answer = await self.request_answer(params, method)
+        result = answer.get("result") if answer is not None else None
+        if not isinstance(result, dict):
+            log.debug("the relay's own %s was answered with %r", method, answer)
+            return None
+        return result
+
+    async def request_answer(self, params: dict[str, Any], method: str) -> dict[str, Any] | None:
+        """The whole answer to a request of the relay's own, as ``request_result`` sends it;
+        None when the server sent none."""
+        answers: list[dict[str, Any] | None] = []
 
         async def once(_: bool) -> None:
-            results[:] = [await self._own_request(method, params)]
+            answers[:] = [await self._own_answer(method, params)]
 
         await self._retrying(method, once)
-        return results[0]
+        return answers[0]
 
     async def _retrying(self, method: str, once: Callable[[bool], Awaitable[None]]) -> None:
         """``once(broke)`` until it succeeds, signing in after a 401 and waiting out what
@@ -289,8 +299,17 @@ class ModernUpstream:
             self._learn(headers, first_page=True)
 
     async def _own_request(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        """The result of a request the relay makes for itself; None for an error answer. What
-        else its stream carries (progress, logs) is not the client's business."""
+        """The result of a request the relay makes for itself; None for an error answer."""
+        answer = await self._own_answer(method, params)
+        result = answer.get("result") if answer is not None else None
+        if not isinstance(result, dict):
+            log.debug("the relay's own %s was answered with %r", method, answer)
+            return None
+        return result
+
+    async def _own_answer(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer to a request the relay makes for itself. What else its stream carries
+        (progress, logs) is not the client's business."""
         own_id = self.state.next_relay_id()
         answers: list[dict[str, Any]] = []
 
@@ -300,11 +319,7 @@ class ModernUpstream:
 
         request = {"jsonrpc": "2.0", "id": own_id, "method": method, "params": params}
         await self.transport.send(Message(Kind.REQUEST, request, ""), keep)
-        result = answers[0].get("result") if answers else None
-        if not isinstance(result, dict):
-            log.debug("the relay's own %s was answered with %r", method, answers[:1])
-            return None
-        return result
+        return answers[0] if answers else None
 
     # -- subscriptions/listen ------------------------------------------------------------------
 

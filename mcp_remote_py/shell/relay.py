@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import trio
 
-from ..core.eras import is_modern_version
+from ..core.eras import MODERN_ERROR_CODES, is_modern_version
 from ..core.errors import (
     ConnectionLost,
     ModernOnlyServer,
@@ -64,9 +64,16 @@ from ..core.jsonrpc import (
     line,
     parse_message,
 )
-from ..core.session import RELAY_ID_PREFIX, SessionState, ToolFilter, may_resend
+from ..core.session import (
+    RELAY_ID_PREFIX,
+    SessionState,
+    ToolFilter,
+    is_side_effect_free,
+    may_resend,
+)
+from .bridge_down import BridgeDown
 from .bridge_up import BridgeUp
-from .era_cache import LEGACY, MODERN_ONLY, EraCache
+from .era_cache import LEGACY, LEGACY_ONLY, MODERN_ONLY, EraCache
 from .modern import ModernUpstream
 from .net import DOCTOR_HINT, display_url
 from .relay_options import Output, RelayOptions, SignInFactory
@@ -113,6 +120,8 @@ class _Answer:
 
     arrived: trio.Event = field(default_factory=trio.Event)
     body: dict[str, Any] | None = None
+    method: str | None = None
+    lost: bool = False  # its legacy SSE stream ended before the answer came
 
 
 def _relay_message(body: dict[str, Any]) -> Message:
@@ -163,6 +172,10 @@ class Relay:
         self._client_modern = False
         # A legacy client's session with a server that speaks only 2026-07-28 (the bridge up).
         self._bridge: BridgeUp | None = None
+        # A 2026-07-28 client's legacy session with a server of the 2025 era (the bridge down).
+        self._down: BridgeDown | None = None
+        # The relay's own requests whose answers come on a legacy SSE stream.
+        self._own_awaiting: set[str] = set()
         self._era = EraCache(options.url)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -280,17 +293,9 @@ class Relay:
         assert message.id is not None
         # Read once, and from the envelope alone for a large request (no second parse).
         modern = message.method != "initialize" and is_modern_version(message.protocol_version)
-        if message.method == "initialize":
+        if message.method == "initialize" and not self._bridged_down():
             self._client_modern = False
-        elif modern and self.options.protocol == "legacy":
-            await self._answer_error(
-                message.id,
-                UPSTREAM_ERROR,
-                "--protocol legacy is set, so the relay does not speak MCP 2026-07-28 to the "
-                "server; a client that also speaks the 2025 protocol falls back to initialize",
-            )
-            return
-        elif modern:
+        elif modern or message.method == "initialize":
             self._client_modern = True
             self._modern_ids.add(message.id)
         if message.id not in self._modern_ids:
@@ -302,7 +307,8 @@ class Relay:
     async def _forward_request(self, message: Message, after: int, scope: trio.CancelScope) -> None:
         assert message.id is not None
         started = time.monotonic()
-        limit = self.options.request_timeout
+        # A subscription lasts until the client ends it: no --request-timeout.
+        limit = self.options.request_timeout if message.method != "subscriptions/listen" else 0
         # A plain cancel scope, not fail_after: that one is a generator context manager, and this
         # runs for every request.
         timeout = trio.CancelScope(deadline=trio.current_time() + limit if limit else math.inf)
@@ -355,7 +361,7 @@ class Relay:
         assert message.id is not None
         if message.id in self._modern_ids:
             self._touch()
-            await self._modern_upstream().send(message)
+            await self._modern_request(message)
             return
         if self._bridge is None and message.method == "initialize" and self._bridge_at_once():
             # The bridge is installed only once its initialize is answered: until then the
@@ -394,11 +400,125 @@ class Relay:
             except _Bridged:
                 pass
             else:
-                if message.method == "initialize" and transport is None:
+                # A server that took initialize; one known to refuse modern requests stays so.
+                if (
+                    message.method == "initialize"
+                    and transport is None
+                    and self._era.era != LEGACY_ONLY
+                ):
                     self._era.learn(LEGACY)
                 self._note_stream_answer(message, transport)
                 return
         await self._bridge_request(message)
+
+    # -- a 2026-07-28 client ----------------------------------------------------------------------
+
+    def _bridged_down(self) -> bool:
+        return self._down is not None and self._down.open
+
+    async def _modern_request(self, message: Message) -> None:
+        """A modern client's request: passed through to a modern server, or down the bridge
+        to a legacy one (the era cache or ``--protocol legacy`` may say so before asking)."""
+        down = self._down
+        if down is None and (self.options.protocol == "legacy" or self._era.era == LEGACY_ONLY):
+            down = self._new_down()
+        if down is not None:
+            try:
+                await down.request(message)
+                return
+            except UpstreamError as exc:
+                if self.options.protocol == "legacy" and not down.open:
+                    raise UpstreamError(
+                        "--protocol legacy is set, so the relay does not speak MCP 2026-07-28 "
+                        "to the server: it opened a 2025 session for this 2026-07-28 client "
+                        f"instead, and that failed: {exc}",
+                        "If the server speaks MCP 2026-07-28, remove --protocol legacy",
+                    ) from None
+                if not isinstance(exc, ModernOnlyServer) or down.open:
+                    raise
+                # basic/versioning §Backward Compatibility: the cached era failed; ask again.
+                log.info("the server refuses initialize now, as a 2026-07-28 one; passing through")
+                self._era.learn(MODERN_ONLY)
+                self._down = None
+        upstream = self._modern_upstream()
+        try:
+            if message.method == "server/discover" and not upstream.proven_modern:
+                await self._discover(upstream, message)
+            else:
+                await upstream.send(message)
+        except UpstreamHttpError as exc:
+            if exc.status not in (400, 404, 405) or self.options.protocol == "modern":
+                raise
+            # streamable-http §Backward Compatibility: a 4xx without a modern error is a
+            # legacy server, and it did not run the request: down the bridge with it.
+            self._legacy_found(f"it answered {message.method} with HTTP {exc.status}")
+            await self._new_down().request(message)
+
+    async def _discover(self, upstream: ModernUpstream, message: Message) -> None:
+        """A first ``server/discover``: a legacy server that answers it at all (a stateless
+        one takes any POST) answers with an error that is not a modern one (stdio
+        §Backward Compatibility: any other error means legacy)."""
+        assert message.id is not None
+        answer = await upstream.request_answer(dict(message.params), "server/discover")
+        error = answer.get("error") if answer is not None else None
+        code = error.get("code") if isinstance(error, dict) else None
+        if answer is not None and (error is None or code in MODERN_ERROR_CODES):
+            await self._deliver(Message(Kind.RESPONSE, {**answer, "id": message.id}, ""))
+            return
+        if self.options.protocol == "modern":
+            await self._deliver(Message(Kind.RESPONSE, {**(answer or {}), "id": message.id}, ""))
+            return
+        self._legacy_found(f"it answered server/discover with error {code}")
+        await self._new_down().request(message)
+
+    def _legacy_found(self, why: str) -> None:
+        log.debug("the server speaks only the 2025 protocol: %s", why)
+        self._era.learn(LEGACY_ONLY)
+
+    def _new_down(self) -> BridgeDown:
+        if self._down is None:
+            assert self._nursery is not None
+            self._down = BridgeDown(self, self.output, self._deliver, self._nursery, self.state)
+        return self._down
+
+    async def call(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``LegacySide`` for the bridge down: a request of the relay's own through the legacy
+        session, opened, re-established and re-sent as a client's would be; its answer."""
+        method = str(body.get("method"))
+        # What the bridge queued before this (notifications/initialized, answers to the
+        # server's requests) reaches the server first, as a client's own would.
+        await self._in_order.wait_sent(self._in_order.enqueued)
+        for attempt in range(2):
+            request_id = self.state.next_relay_id()
+            message = _relay_message({**body, "id": request_id})
+            answer = self._own_requests[request_id] = _Answer(method=method)
+            try:
+                transport = await self._to_server(message)
+                if transport is not None and not transport.answers_inline:
+                    self._own_awaiting.add(request_id)
+                    if answer.body is not None or answer.lost:
+                        self._own_awaiting.discard(request_id)
+                await answer.arrived.wait()
+            except trio.Cancelled:
+                if answer.body is None and self.transport is not None and method != "initialize":
+                    # basic/utilities/cancellation: the server may stop working on it.
+                    self.send(_cancelled_notification(request_id))
+                raise
+            finally:
+                self._own_requests.pop(request_id, None)
+                self._own_awaiting.discard(request_id)
+            if answer.body is not None:
+                return answer.body
+            if attempt == 0 and is_side_effect_free(method):
+                continue  # its stream ended before the answer: harmless to ask again
+            break
+        raise ConnectionLost(
+            f"the connection to the server was lost while it was handling {method}"
+        )
+
+    def send(self, body: dict[str, Any]) -> None:
+        """``LegacySide``: a notification or an answer to a server request, in order."""
+        self._in_order.put(_relay_message(body))
 
     async def _bridge_request(self, message: Message) -> None:
         assert self._bridge is not None
@@ -592,7 +712,8 @@ class Relay:
                         backoff=self.options.backoff,
                         on_lost=self._on_stream_lost,
                         authorize=self.sign_in.authorize,
-                        probe_modern=self._era.era != LEGACY and self.options.protocol != "legacy",
+                        probe_modern=not self._era.takes_initialize
+                        and self.options.protocol != "legacy",
                     )
             except trio.TooSlowError:
                 doctor = DOCTOR_HINT.format(url=display_url(self.options.url))
@@ -627,7 +748,7 @@ class Relay:
         try:
             return await self._connect(first, at_start=True)
         except (UpstreamHttpError, ProtocolViolation) as exc:
-            if first.method != "initialize" or self._era.era != LEGACY or exc.transient:
+            if first.method != "initialize" or not self._era.takes_initialize or exc.transient:
                 raise
             # The cached era skipped the server/discover probe; it may be stale: ask once more,
             # within what is left of the start-up bound.
@@ -673,6 +794,10 @@ class Relay:
         """The new session's server may offer other tools, prompts or resources than the old one:
         tell the client to list them again, for each kind the server has."""
         capabilities = initialize_result.get("result", {}).get("capabilities", {})
+        if self._down is not None and self._down.open and isinstance(capabilities, dict):
+            kinds = [k for k in ("tools", "prompts", "resources") if k in capabilities]
+            await self._down.announce(kinds)
+            return
         for kind in ("tools", "prompts", "resources"):
             if isinstance(capabilities, dict) and kind in capabilities:
                 notification = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
@@ -693,6 +818,12 @@ class Relay:
         for request_id in list(self._awaiting_stream):
             self._nursery.start_soon(self._answer_lost, request_id)
         self._awaiting_stream.clear()
+        for own_id in list(self._own_awaiting):
+            own = self._own_requests.get(own_id)
+            if own is not None:
+                own.lost = True
+                own.arrived.set()
+        self._own_awaiting.clear()
         transport = self.transport
         if transport is not None:
             self._drop_session(transport, f"{error}")
@@ -746,12 +877,17 @@ class Relay:
     async def _deliver(self, message: Message) -> None:
         self._touch()
         if message.kind is not Kind.RESPONSE:
+            if self._down is not None and self._down.open:
+                await self._down.from_server(message)
+                return
             await self.output.write_line(line(message))
             return
         if self.state.is_relay_id(message.id):
             assert isinstance(message.id, str)
             own = self._own_requests.get(message.id)
             if own is not None:
+                if own.method == "initialize":
+                    self.state.learn_initialize_result(message.body)
                 own.body = message.body
                 own.arrived.set()
             return
@@ -776,6 +912,7 @@ class Relay:
         text = exc.advice()
         if (
             message.id in self._modern_ids
+            and self._down is None
             and isinstance(exc, UpstreamHttpError)
             and exc.status in (400, 404, 405)
         ):
@@ -828,3 +965,11 @@ class Relay:
         self, request_id: RequestId | None, code: int, text: str, data: Any = None
     ) -> None:
         await self.output.write_line(line(error_response(request_id, code, text, data)))
+
+
+def _cancelled_notification(request_id: str) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": request_id, "reason": "the client withdrew the request"},
+    }

@@ -933,7 +933,9 @@ async def test_protocol_legacy_refuses_to_bridge_and_says_how_to_allow_it(
     assert refused["id"] == 0
     assert "--protocol legacy" in refused["error"]["message"]
     assert declined["id"] == 1
+    # The modern request went down the bridge (a 2025 session), which this server refuses.
     assert "--protocol legacy is set" in declined["error"]["message"]
+    assert "opened a 2025 session for this 2026-07-28 client" in declined["error"]["message"]
     assert [m for m in rest if m.get("id") in (0, 1)] == []  # one answer each, not two
 
 
