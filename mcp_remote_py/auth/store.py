@@ -234,7 +234,7 @@ class CredentialStore:
         """Store ``credential`` for this server (replacing any); returns the canonical key."""
         key = canonical_server_key(url)
         backend = self._resolve()
-        with locked(self.lock_path):
+        with locked(self.lock_path, warn=self._warn_once):
             if backend is None:
                 entries = self._read_file()
                 entries[key] = credential.to_dict()
@@ -258,7 +258,7 @@ class CredentialStore:
         """Forget this server's credential; True if there was one."""
         key = canonical_server_key(url)
         backend = self._resolve()
-        with locked(self.lock_path):
+        with locked(self.lock_path, warn=self._warn_once):
             if backend is None:
                 entries = self._read_file()
                 if entries.pop(key, None) is None:

@@ -3,8 +3,10 @@
 The credentials file is where the secrets live when there is no OS keyring (or when asked for);
 the keyring index lists the keys (not the secrets) of the keyring's entries, since keyring cannot
 list them. Both are created with mode 0600 (never widened and narrowed afterwards), replaced
-atomically, and changed under the store's lock file (``locked``). A damaged file is reported and
-left as it is.
+atomically, and changed under the store's lock file (``locked``), in a directory made 0700 (a
+directory other users may write to draws one warning). A damaged file is reported and left as it
+is. ``locked`` is the project's one cross-process lock for a read-modify-write of a file: the
+config code takes it too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from ..shell.logs import check_directory, private_directory
 from .errors import CredentialStoreError
 
 __all__ = [
@@ -93,6 +96,7 @@ def write_credentials(path: Path, entries: Mapping[str, object]) -> None:
 def _check_mode(path: Path, warn_once: Callable[[str], None]) -> None:
     if sys.platform == "win32":
         return
+    check_directory(path.parent, lambda message: warn_once(f"mcp-remote-py: warning: {message}"))
     with suppress(OSError):
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
@@ -129,7 +133,7 @@ def _write_json_atomic(path: Path, data: object) -> None:
     written wider and narrowed afterwards. Readers see the old file or the new, never half."""
     payload = (json.dumps(data, indent=2) + "\n").encode("utf-8")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_directory(path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         fd = os.open(tmp, flags, 0o600)
@@ -209,14 +213,25 @@ else:
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created 0600 if missing) for a read-modify-write.
+def locked(
+    path: Path,
+    *,
+    what: str = "the credential store",
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created 0600 if missing) for a read-modify-write of
+    ``what`` (as the time-out error names it).
 
     ``fcntl.flock`` on POSIX, ``msvcrt.locking`` on Windows; either is released by the OS when
-    the process dies, so a crashed writer never leaves the store locked.
+    the process dies, so a crashed writer never leaves the store locked. A missing directory is
+    made 0700; with ``warn``, an existing one that other users may write to is reported
+    (``shell.logs.check_directory``).
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_directory(
+            path.parent,
+            None if warn is None else (lambda message: warn(f"mcp-remote-py: warning: {message}")),
+        )
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
     except OSError as exc:
         raise CredentialStoreError(
@@ -228,7 +243,7 @@ def locked(path: Path) -> Iterator[None]:
         while not try_lock(fd):
             if time.monotonic() >= deadline:
                 raise CredentialStoreError(
-                    f"another mcp-remote-py kept the credential store locked ({path}) for "
+                    f"another mcp-remote-py kept {what} locked ({path}) for "
                     f"{timeout:g} s; try again"
                 )
             time.sleep(0.01)

@@ -2,8 +2,10 @@
 
 ``mcp-remote-py config show URL --name NAME [relay options]`` prints the entry;
 ``mcp-remote-py config install URL --name NAME [--force] [relay options]`` writes it into this
-OS's config file: created when missing, the rest of the file kept, the old file kept as a
-timestamped ``.bak``, replaced atomically, an existing entry replaced only with ``--force``.
+OS's config file: created when missing, the rest of the file kept (numbers as written; ``NaN``
+and ``Infinity``, which are not JSON, refused with their line), the old file kept as a
+timestamped ``.bak``, replaced atomically under a lock file (through a symbolic link to the file
+it leads to), an existing entry replaced only with ``--force``.
 Neither ever writes a secret: a literal token in a header or the URL is refused, with the two
 ways that keep it out of the file (``${VAR}`` plus the entry's ``env`` block, or
 ``mcp-remote-py auth set URL``).
@@ -161,7 +163,9 @@ def main(argv: list[str]) -> int:
         return 1
     verb = "replaced" if done.replaced else "added"
     sys.stdout.write(
-        f'{verb} "{args.name}" in {done.path}' + (" (new file)" if done.created else "")
+        f'{verb} "{args.name}" in {done.path}'
+        + (f" (a link: written to {done.target})" if done.target else "")
+        + (" (new file)" if done.created else "")
     )
     sys.stdout.write(f"; the previous file is kept as {done.backup}\n" if done.backup else "\n")
     sys.stdout.write(json.dumps({args.name: entry}, indent=2, ensure_ascii=False) + "\n")

@@ -2,17 +2,18 @@
 
 ``command_for_this_install`` is how a desktop client starts this very install, and
 ``relay_args_from_namespace`` the relay's options as the entry's args. ``install_entry`` puts the
-entry under ``mcpServers``: the rest of the file kept, the old file kept as a timestamped
-``.bak``, replaced atomically. ``literal_secrets`` says why an entry would put a credential into
-the file, which is refused wherever an entry is written or suggested; ``SECRET_ADVICE`` gives
-the two ways to keep it out.
+entry under ``mcpServers``: the rest of the file kept (its numbers as written), the old file kept
+as a timestamped ``.bak``, replaced atomically, under a lock file so that two installs at once
+both land; a config file that is a symbolic link (into a dotfiles repository, say) stays one,
+and the file it leads to is replaced, keeping its mode. ``literal_secrets`` says why an entry
+would put a credential into the file, which is refused wherever an entry is written or
+suggested; ``SECRET_ADVICE`` gives the two ways to keep it out.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .file import load_config
+from ..auth.errors import CredentialStoreError
+from ..auth.store_files import locked
+from .file import dump_config, load_config
 
 # Header names whose values are credentials.
 _SECRET_HEADER = re.compile(
@@ -177,7 +180,6 @@ def _backup_name(path: Path, now: float) -> Path:
 def _write_atomic(path: Path, text: str, mode: int | None) -> None:
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
@@ -199,13 +201,53 @@ class Installed:
     created: bool
     replaced: bool
     backup: Path | None
+    # The file written, when ``path`` is a symbolic link to it.
+    target: Path | None = None
+
+
+def lock_file_for(path: Path) -> Path:
+    """The lock file that ``install_entry`` holds while it changes ``path``."""
+    return path.with_name(f".{path.name}.lock")
+
+
+def _link_target(path: Path) -> Path:
+    """The file to replace for ``path``: ``path`` itself, or the file a symbolic link leads to
+    (replacing the link would turn it into a file of its own, cut off from where it pointed)."""
+    if not path.is_symlink():
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:  # a dangling link: the file it names is created
+        return Path(os.path.realpath(path))
+    except OSError as exc:  # a loop
+        raise ConfigError(
+            f"{path} is a symbolic link that cannot be followed ({exc.strerror or exc}); "
+            "nothing was changed"
+        ) from None
 
 
 def install_entry(
     path: Path, name: str, entry: dict[str, Any], *, force: bool = False, now: float | None = None
 ) -> Installed:
-    """Put ``entry`` under ``mcpServers[name]`` in ``path``, keeping everything else."""
-    loaded = load_config(path)
+    """Put ``entry`` under ``mcpServers[name]`` in ``path``, keeping everything else.
+
+    The read, the backup and the write happen under ``lock_file_for(path)`` (the credential
+    store's ``locked``), so a second install waits for the first and keeps its entry.
+    """
+    if not path.is_symlink():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with locked(lock_file_for(path), what=f"the config file {path}"):
+            return _install_locked(path, name, entry, force, time.time() if now is None else now)
+    except CredentialStoreError as exc:  # only the lock's: could not open it, or timed out
+        raise ConfigError(f"{exc}; nothing was changed") from None
+
+
+def _install_locked(
+    path: Path, name: str, entry: dict[str, Any], force: bool, now: float
+) -> Installed:
+    target = _link_target(path)
+    loaded = load_config(target, exact_numbers=True)
     if loaded.error is not None:
         raise ConfigError(
             f"{path} {loaded.error}. Fix it first (nothing was changed): "
@@ -223,8 +265,15 @@ def install_entry(
     backup: Path | None = None
     mode: int | None = None
     if loaded.exists:
-        backup = _backup_name(path, time.time() if now is None else now)
-        shutil.copy2(path, backup)
-        mode = path.stat().st_mode & 0o777
-    _write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", mode)
-    return Installed(path, created=not loaded.exists, replaced=replaced, backup=backup)
+        # Beside the name the client knows, not in the link's repository.
+        backup = _backup_name(path, now)
+        shutil.copy2(target, backup)
+        mode = target.stat().st_mode & 0o777
+    _write_atomic(target, dump_config(data) + "\n", mode)
+    return Installed(
+        path,
+        created=not loaded.exists,
+        replaced=replaced,
+        backup=backup,
+        target=target if target != path else None,
+    )

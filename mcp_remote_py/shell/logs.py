@@ -2,8 +2,15 @@
 
 Desktop clients keep a server's stderr in their MCP logs (Claude Desktop: ``mcp-server-NAME.log``),
 so stderr lines are short and say what happened. The file under the user log directory keeps more
-detail across runs. Every line passes the redactor: header values the user gave, anything after
-``Bearer``, and token-like query parameters never reach a log.
+detail across runs; it and its rotated copies are 0600, in a directory made 0700. Every line
+passes the redactor: header values the user gave, anything after ``Bearer``, and token-like query
+parameters never reach a log.
+
+The log directory is the first one a run makes, so this module also holds the one way the
+project makes a directory of its own (``private_directory``: every missing component 0700) and
+the one check of a directory where it keeps credentials or state (``check_directory``: one
+warning when other users may change what is in it). The credential store and the lock files use
+them too (``auth/``), as anything in the shell may.
 """
 
 from __future__ import annotations
@@ -12,11 +19,20 @@ import logging
 import logging.handlers
 import os
 import re
+import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from io import TextIOWrapper
 from pathlib import Path
 
-__all__ = ["Redactor", "default_log_file", "setup_logging"]
+__all__ = [
+    "Redactor",
+    "check_directory",
+    "default_log_file",
+    "private_directory",
+    "setup_logging",
+]
 
 LOGGER = "mcp_remote_py"
 REDACTED = "***"
@@ -55,6 +71,85 @@ def _keep_label(match: re.Match[str]) -> str:
     return f"{label}{' ' if label[-1:].isalnum() else ''}{REDACTED}"
 
 
+# --------------------------------------------------------------------------- our directories
+
+_warned_directories: set[str] = set()
+
+
+def private_directory(path: Path, warn: Callable[[str], None] | None = None) -> None:
+    """Make ``path`` a directory, creating each missing component (parents too) 0700.
+
+    ``Path.mkdir(parents=True, mode=0o700)`` gives only the last component that mode and makes
+    the parents 0777 minus the umask (0755 as a rule): the user state directory, made first by
+    a lock file under it, came out readable by everyone. An existing directory is left as it is;
+    with ``warn``, it is checked as ``check_directory`` does.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:  # another process made it meanwhile
+            if not directory.is_dir():
+                raise
+    if warn is not None and not missing:
+        check_directory(path, warn)
+
+
+def check_directory(path: Path, warn: Callable[[str], None]) -> None:
+    """``warn`` hears, once per directory and process, that other users may change the files in
+    ``path`` (it is group- or world-writable), with the ``chmod`` that stops them."""
+    if sys.platform == "win32" or str(path) in _warned_directories:
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o022:
+        _warned_directories.add(str(path))
+        warn(
+            f"{path} can be changed by other users (mode {mode & 0o7777:04o}), and mcp-remote-py "
+            f"keeps credentials or state there; run: chmod 700 {shlex.quote(str(path))}"
+        )
+
+
+# --------------------------------------------------------------------------- the log file
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log file created 0600 (``os.open`` with that mode), as is each new file after a
+    rotation; the rotated ones are renamed, so they keep it. A file an older mcp-remote-py left
+    readable by others is narrowed when opened."""
+
+    def _open(self) -> TextIOWrapper:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        fd = os.open(self.baseFilename, flags, 0o600)
+        try:
+            if sys.platform != "win32":
+                _narrow(self.baseFilename, fd)
+                for number in range(1, self.backupCount + 1):
+                    _narrow(f"{self.baseFilename}.{number}")
+            return open(fd, "a", encoding=self.encoding, errors=self.errors)
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+def _narrow(path: str, fd: int | None = None) -> None:
+    with suppress(OSError):
+        mode = (os.fstat(fd) if fd is not None else os.stat(path)).st_mode & 0o777
+        if mode & 0o077:
+            if fd is not None:
+                os.fchmod(fd, 0o600)
+            else:
+                os.chmod(path, 0o600)
+
+
 def default_log_file() -> Path:
     from platformdirs import user_log_dir
 
@@ -80,8 +175,8 @@ def setup_logging(
 
     path = Path(log_file) if log_file else default_log_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
+        private_directory(path.parent)
+        handler = _PrivateRotatingFileHandler(
             path, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8", delay=True
         )
     except OSError as exc:
