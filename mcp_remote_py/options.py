@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["PROG", "build_parser", "relay_options"]
 
 PROG = "mcp-remote-py"
+MIB = 1024 * 1024
 
 EPILOG = """\
 other commands:
@@ -235,6 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
         "off). e.g. --keepalive 60",
     )
     parser.add_argument(
+        "--max-message-size",
+        type=_mebibytes,
+        default=256,
+        metavar="MIB",
+        help="the largest single message the relay carries, in MiB (default 256): a server "
+        "answer over it is dropped as it arrives and its request answered with an error, other "
+        "server messages over it are dropped with a warning, and a client line over it is "
+        "dropped; everything else goes on. e.g. --max-message-size 1024",
+    )
+    parser.add_argument(
         "--ignore-tool",
         action="append",
         default=[],
@@ -274,6 +285,16 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _mebibytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
     return value
 
 
@@ -355,6 +376,7 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
             tcp_keepalive=args.keepalive,
             http2=args.http2,
             httpx_transport=args.httpx_transport,
+            max_message=args.max_message_size * MIB,
         ),
         ignore_tools=list(args.ignore_tool),
         request_timeout=args.request_timeout,
@@ -362,6 +384,7 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
         backoff=Backoff(initial=args.reconnect_delay, maximum=args.max_reconnect_delay),
         max_retries=args.max_retries,
         keepalive=args.keepalive,
+        max_line=args.max_message_size * MIB,
         oauth=oauth,
         oauth_at_start=oauth_stored,
         credential_store=args.credential_store,

@@ -10,6 +10,7 @@ RelayError
     ├── ConnectionLost       a stream broke while the server was handling a request
     ├── ModernOnlyServer     initialize met a server that speaks only 2026-07-28 (the relay
     │                        bridges: core/bridge_up)
+    ├── MessageTooLarge      the server's answer was over --max-message-size (dropped unread)
     └── ProtocolViolation    the server sent something that is not MCP
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 __all__ = [
     "MAYBE_CARRIED_OUT",
     "ConnectionLost",
+    "MessageTooLarge",
     "ModernOnlyServer",
     "ProtocolViolation",
     "RelayError",
@@ -29,6 +31,7 @@ __all__ = [
     "UpstreamHttpError",
     "UpstreamUnavailable",
     "UsageError",
+    "describe_size",
 ]
 
 
@@ -126,3 +129,27 @@ class ConnectionLost(UpstreamError):
 
 class ProtocolViolation(UpstreamError):
     """The server's answer is not MCP (wrong content type, not JSON, no endpoint event)."""
+
+
+def describe_size(size: int) -> str:
+    """A byte count for a message: ``8 MiB``, ``1.5 MiB``, ``512 KiB``."""
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):g} MiB"
+    return f"{size / 1024:g} KiB"
+
+
+class MessageTooLarge(UpstreamError):
+    """The server's answer was larger than the relay takes for one message
+    (``--max-message-size``). It was dropped as it streamed in, never held whole; the request
+    gets this error, and nothing else is affected. Not transient: the same request would bring
+    the same answer, so it is not sent again."""
+
+    def __init__(self, limit: int) -> None:
+        size = describe_size(limit)
+        super().__init__(
+            f"the server's answer exceeded {size}, the relay's limit for one message; it was "
+            "dropped and the relay goes on",
+            "If answers this large are expected, raise the limit with --max-message-size MIB "
+            "(the default is 256)",
+        )
+        self.limit = limit

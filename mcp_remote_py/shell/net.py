@@ -39,6 +39,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
+    "MAX_MESSAGE",
     "NetworkOptions",
     "build_client",
     "describe_network_error",
@@ -54,6 +55,9 @@ __all__ = [
 
 MAX_REDIRECTS = 5
 ERROR_EXCERPT = 300
+# The largest message the relay takes from the server (--max-message-size): room for the
+# 100 MB results some tools return, not for a server that never stops sending.
+MAX_MESSAGE = 256 * 1024 * 1024
 DOCTOR_HINT = "Run `mcp-remote-py doctor {url}` to find out why"
 
 
@@ -67,6 +71,7 @@ class NetworkOptions:
     tcp_keepalive: float = 30.0  # seconds of silence before TCP probes; 0: off
     http2: bool = False  # offer HTTP/2 over TLS (ALPN); plain http stays HTTP/1.1
     httpx_transport: bool = False  # httpx's transport (httpcore, h11) instead of http1.py
+    max_message: int = MAX_MESSAGE  # bytes in one server message (a JSON body, an SSE event)
 
 
 def _ssl_context(options: NetworkOptions) -> ssl.SSLContext:

@@ -1,8 +1,18 @@
-"""What the relay needs from a transport, and the SSE reading both transports share."""
+"""What the relay needs from a transport, and the reading of answers the transports share.
+
+The server decides how much it sends, so every byte the relay gathers from it passes one of two
+bounds, both ``NetworkOptions.max_message`` (``--max-message-size``): ``read_events`` gives the
+event parser the limit, ``read_body`` counts a JSON body as it streams. What passes it is
+dropped as it comes, never held whole; an answer that did is its request's ``MessageTooLarge``
+(``on_too_large``), and anything else on a stream is dropped with a warning. A body the relay
+has no use for (a 202's "Accepted") is read only as far as ``ACK_BODY_LIMIT`` and then dropped
+with its connection (``discard_body``).
+"""
 
 from __future__ import annotations
 
 import abc
+import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
@@ -10,18 +20,37 @@ from dataclasses import dataclass
 import httpx
 import trio
 
-from ...core.errors import ConnectionLost, ProtocolViolation, UpstreamError
-from ...core.jsonrpc import Kind, Message, MessageError, RequestId, parse_payload
+from ...core.errors import (
+    ConnectionLost,
+    MessageTooLarge,
+    ProtocolViolation,
+    UpstreamError,
+    describe_size,
+)
+from ...core.jsonrpc import (
+    UPSTREAM_ERROR,
+    Kind,
+    Message,
+    MessageError,
+    RequestId,
+    error_response,
+    parse_payload,
+)
 from ...core.sse import Event, EventParser
-from ..net import NetworkOptions, display_url
+from ..net import MAX_MESSAGE, NetworkOptions, display_url
 
 __all__ = [
+    "ACK_BODY_LIMIT",
     "Authorize",
     "Deliver",
     "StreamCursor",
     "Transport",
     "check_content_type",
     "deliver_payload",
+    "discard_body",
+    "envelope_of",
+    "on_too_large",
+    "read_body",
     "read_events",
 ]
 
@@ -128,9 +157,12 @@ async def deliver_payload(
         await deliver(message)
 
 
-async def read_events(response: httpx.Response) -> AsyncGenerator[Event, None]:
-    """The events of an SSE response; a broken connection becomes ConnectionLost."""
-    parser = EventParser()
+async def read_events(
+    response: httpx.Response, limit: int = MAX_MESSAGE
+) -> AsyncGenerator[Event, None]:
+    """The events of an SSE response; a broken connection becomes ConnectionLost. An event
+    over ``limit`` bytes comes as one ``too_large`` event, at once (see ``on_too_large``)."""
+    parser = EventParser(limit)
     try:
         async for chunk in response.aiter_bytes():
             # Popped, not iterated: a loop variable would keep the last (maybe 50 MB) event
@@ -156,3 +188,137 @@ def check_content_type(response: httpx.Response, *expected: str) -> str:
             "the URL may point at a web page rather than an MCP endpoint; check the path",
         )
     return content_type
+
+
+# How much of a body the relay has no use for (the "Accepted" of a 202) it reads, so that the
+# connection can be reused; past that it stops reading and the connection is closed.
+ACK_BODY_LIMIT = 64 * 1024
+
+
+async def read_body(response: httpx.Response, limit: int) -> bytes:
+    """A JSON answer's body, read as it streams; past ``limit`` bytes it is MessageTooLarge
+    (what came is let go, and the caller's ``aclose`` drops the connection with the rest)."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise MessageTooLarge(limit)
+    first = b""  # most bodies come in one piece: kept as it is, no copy
+    more: bytearray | None = None
+    try:
+        async for chunk in response.aiter_bytes():
+            if more is None and not first:
+                if len(chunk) > limit:
+                    raise MessageTooLarge(limit)
+                first = chunk
+                continue
+            if more is None:
+                more = bytearray(first)
+                first = b""
+            if len(more) + len(chunk) > limit:
+                more = None  # let the gathered part go before the error is handled
+                raise MessageTooLarge(limit)
+            more += chunk
+    except httpx.HTTPError as exc:
+        raise ConnectionLost(f"the server's answer broke off ({exc})") from exc
+    return first if more is None else bytes(more)
+
+
+async def discard_body(response: httpx.Response, limit: int = ACK_BODY_LIMIT) -> None:
+    """Read and drop a body the relay has no use for, so the connection can be reused; one
+    longer than ``limit`` is not read further, and closing the response closes its connection."""
+    seen = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            seen += len(chunk)
+            if seen > limit:
+                log.debug(
+                    "the server's %s answer to %s went on past %s; its connection is closed",
+                    response.status_code,
+                    response.request.method,
+                    describe_size(limit),
+                )
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        await response.aclose()
+
+
+def envelope_of(head: bytes) -> tuple[Kind | None, RequestId | None]:
+    """What the first bytes of a JSON-RPC message say it is, from its top-level members as
+    far as they came: REQUEST (a ``method`` came; notifications too), RESPONSE (``result`` or
+    ``error`` came) or None; and its ``id``, if that came whole."""
+    text = head.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    kind: Kind | None = None
+    request_id: RequestId | None = None
+    pos = _skip_space(text, 0)
+    if text[pos : pos + 1] != "{":
+        return None, None
+    pos += 1
+    try:
+        while True:
+            pos = _skip_space(text, pos)
+            key, pos = decoder.raw_decode(text, pos)
+            pos = _skip_space(text, pos)
+            if not isinstance(key, str) or text[pos : pos + 1] != ":":
+                break
+            pos = _skip_space(text, pos + 1)
+            if key == "method":
+                return Kind.REQUEST, request_id
+            if key in ("result", "error"):
+                kind = Kind.RESPONSE
+                if request_id is not None:
+                    break
+            value, end = decoder.raw_decode(text, pos)
+            if end >= len(text):
+                break  # a number cut off by the end of the head may be longer
+            if key == "id" and isinstance(value, (str, int)) and not isinstance(value, bool):
+                request_id = value
+            pos = _skip_space(text, end)
+            if text[pos : pos + 1] != ",":
+                break
+            pos += 1
+    except ValueError:
+        pass  # the head ends inside this member
+    return kind, request_id
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+async def on_too_large(
+    event: Event, cursor: StreamCursor, deliver: Deliver, limit: int, origin: str
+) -> None:
+    """An event over the limit, dropped by the parser as it came (the rest of it is skipped).
+
+    On a request's stream, an answer (or what cannot be told from one) is the request's
+    MessageTooLarge; on a stream that awaits nothing (legacy SSE) an answer whose id came is
+    answered with that error under its id. Anything else (a notification or a request from
+    the server, or an answer after the awaited one) is dropped with a warning, and the stream
+    goes on."""
+    kind, request_id = envelope_of(event.head)
+    size = describe_size(limit)
+    if kind is not Kind.REQUEST:
+        if cursor.awaiting is not None and not cursor.answered:
+            raise MessageTooLarge(limit)
+        if cursor.awaiting is None and kind is Kind.RESPONSE and request_id is not None:
+            error = MessageTooLarge(limit)
+            log.warning("the answer to request %r: %s", request_id, error.advice())
+            body = error_response(request_id, UPSTREAM_ERROR, error.advice())
+            await deliver(Message(Kind.RESPONSE, body, ""))
+            return
+    what = "a message"
+    if kind is Kind.REQUEST:
+        what = "a request or notification"
+    elif kind is Kind.RESPONSE:
+        what = "an answer"
+    log.warning(
+        "dropped %s of over %s from the server (%s): the relay's limit for one message is "
+        "--max-message-size",
+        what,
+        size,
+        origin,
+    )

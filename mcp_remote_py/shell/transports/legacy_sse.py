@@ -40,6 +40,8 @@ from .base import (
     Transport,
     check_content_type,
     deliver_payload,
+    discard_body,
+    on_too_large,
     read_events,
 )
 
@@ -96,7 +98,7 @@ class LegacySseTransport(Transport):
                 request = self.client.build_request("GET", self.url, headers=headers)
                 response = await self._send(request)
                 check_content_type(response, "text/event-stream")
-                events = read_events(response)
+                events = read_events(response, self._options.max_message)
                 self.endpoint = await self._await_endpoint(response, events)
             if waited.cancelled_caught:
                 raise ProtocolViolation(
@@ -118,7 +120,7 @@ class LegacySseTransport(Transport):
         self, response: httpx.Response, events: AsyncGenerator[Event, None]
     ) -> httpx.URL:
         async for event in events:
-            if event.event != "endpoint":
+            if event.event != "endpoint" or event.too_large:
                 continue
             target = response.url.join(event.data.strip().decode("utf-8", "replace"))
             if not same_origin(response.url, target):
@@ -138,7 +140,10 @@ class LegacySseTransport(Transport):
         with self._reader:
             try:
                 async for event in events:
-                    if event.event in ("", "message") and event.data:
+                    if event.too_large:
+                        limit = self._options.max_message
+                        await on_too_large(event, cursor, self._deliver, limit, "SSE stream")
+                    elif event.event in ("", "message") and event.data:
                         await deliver_payload(event.data, self._deliver, cursor, "SSE stream")
                     del event  # a 50 MB message must not stay alive until the next one
             except UpstreamError as exc:
@@ -168,12 +173,9 @@ class LegacySseTransport(Transport):
                         "the server no longer knows this SSE session (HTTP 404)"
                     ) from exc
                 raise
-            try:
-                await response.aread()  # the short "Accepted": read, so the connection is reused
-            except httpx.HTTPError:
-                pass
-            finally:
-                await response.aclose()
+            # The short "Accepted": read, so the connection is reused; a body that goes on is
+            # not held (it was once 3 GB) but dropped with its connection.
+            await discard_body(response)
         if waited.cancelled_caught:
             raise ConnectionLost(
                 f"the server did not acknowledge the message within {POST_TIMEOUT:g} s",

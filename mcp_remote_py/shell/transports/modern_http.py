@@ -36,6 +36,8 @@ from .base import (
     Transport,
     check_content_type,
     deliver_payload,
+    on_too_large,
+    read_body,
     read_events,
 )
 
@@ -95,10 +97,7 @@ class ModernHttpTransport(Transport):
                 )
             content_type = check_content_type(response, "application/json", "text/event-stream")
             if content_type == "application/json":
-                try:
-                    body = await response.aread()
-                except httpx.HTTPError as exc:
-                    raise ConnectionLost(f"the server's answer broke off ({exc})") from exc
+                body = await read_body(response, self._options.max_message)
                 await deliver_payload(body, deliver, cursor, "JSON body")
             else:
                 await self._read_stream(response, cursor, deliver)
@@ -173,10 +172,13 @@ class ModernHttpTransport(Transport):
     async def _read_stream(
         self, response: httpx.Response, cursor: StreamCursor, deliver: Deliver
     ) -> None:
-        events = read_events(response)
+        limit = self._options.max_message
+        events = read_events(response, limit)
         try:
             async for event in events:
-                if event.event in ("", "message") and event.data:
+                if event.too_large:
+                    await on_too_large(event, cursor, deliver, limit, "event stream")
+                elif event.event in ("", "message") and event.data:
                     await deliver_payload(event.data, deliver, cursor, "event stream")
                 if cursor.answered:
                     break

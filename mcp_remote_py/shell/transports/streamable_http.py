@@ -41,6 +41,8 @@ from .base import (
     Transport,
     check_content_type,
     deliver_payload,
+    on_too_large,
+    read_body,
     read_events,
 )
 
@@ -158,16 +160,13 @@ class StreamableHttpTransport(Transport):
     async def _read_answer(self, response: httpx.Response, cursor: StreamCursor) -> None:
         content_type = check_content_type(response, "application/json", ACCEPT_STREAM)
         if content_type == "application/json":
-            try:
-                body = await response.aread()
-            except httpx.HTTPError as exc:
-                raise ConnectionLost(f"the server's answer broke off ({exc})") from exc
+            body = await read_body(response, self._options.max_message)
             await deliver_payload(body, self._deliver, cursor, "JSON body")
             return
         await self._read_stream(response, cursor)
 
     async def _read_stream(self, response: httpx.Response, cursor: StreamCursor) -> None:
-        events = read_events(response)
+        events = read_events(response, self._options.max_message)
         try:
             async for event in events:
                 await self._handle_event(event, cursor)
@@ -191,6 +190,10 @@ class StreamableHttpTransport(Transport):
             cursor.last_event_id = event.id
         if event.retry is not None:
             cursor.retry_ms = event.retry
+        if event.too_large:
+            limit = self._options.max_message
+            await on_too_large(event, cursor, self._deliver, limit, "event stream")
+            return
         # A data-less event with an id only primes resumption (§Sending messages 6).
         if event.event in ("", "message") and event.data:
             await deliver_payload(event.data, self._deliver, cursor, "event stream")
