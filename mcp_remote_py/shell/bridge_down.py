@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +60,8 @@ log = logging.getLogger("mcp_remote_py")
 ROUND_TIMEOUT = 600.0
 # A server that asks without end: after this many rounds of one call, the call fails.
 MAX_ROUNDS = 10
+# How long a roots/list the server asked outside any call waits for the client's next call.
+PARK_TIMEOUT = 30.0
 INVALID_PARAMS = -32602
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
@@ -101,9 +103,11 @@ class _Call:
     rounds: int = 0
     waiting: RequestId | None = None  # the client request answering for it now
     changed: trio.Event = field(default_factory=trio.Event)
-    resumed: trio.Event = field(default_factory=trio.Event)
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     keys: int = 0
+    go: trio.Event = field(default_factory=trio.Event)  # set: send it upstream
+    upstream_token: Any = None  # the progress token the server knows the call by
+    client_token: Any = None  # the progress token of the client request answering for it now
 
     def poke(self) -> None:
         self.changed.set()
@@ -123,8 +127,12 @@ class BridgeDown:
         deliver: Deliver,
         nursery: trio.Nursery,
         state: SessionState,
+        one_stream: Callable[[], bool] = lambda: False,
     ) -> None:
-        """``deliver`` is the relay's: it takes answers to client requests (exactly once)."""
+        """``deliver`` is the relay's: it takes answers to client requests (exactly once).
+        ``one_stream`` says whether the session carries everything on one stream (legacy
+        HTTP+SSE), where a server request is taken to belong to the oldest running call."""
+        self._one_stream = one_stream
         self._side = side
         self._output = output
         self._deliver = deliver
@@ -140,6 +148,8 @@ class BridgeDown:
         self._upstream_level: str | None = None
         self._roots: Any = None  # the roots the client last supplied (a ListRootsResult)
         self._log_wanted: dict[RequestId, str] = {}  # running requests that asked for logs
+        # roots/list asked outside any call, waiting (bounded) for the client's next call.
+        self._parked: list[tuple[HeldRequest, trio.CancelScope]] = []
 
     @property
     def open(self) -> bool:
@@ -272,9 +282,20 @@ class BridgeDown:
             method=message.method,
             binding=binding_of(message.method, message.params),
             log_level=level,
+            upstream_token=_progress_token(message.params),
+            client_token=_progress_token(message.params),
         )
         self._calls[call.key] = call
         call.waiting = message.id
+        if self._parked:
+            # The server asked for roots before this call: the client answers that first,
+            # and the call goes upstream after it (the server reads them when it runs).
+            for request, scope in self._parked:
+                scope.cancel()
+                call.held.append(request)
+            self._parked.clear()
+        else:
+            call.go.set()
         self._nursery.start_soon(self._run, call, upstream_body(message.body))
         await self._follow(call, message)
 
@@ -286,6 +307,7 @@ class BridgeDown:
                 nursery.start_soon(self._watch, call, nursery.cancel_scope)
                 with call.scope:
                     try:
+                        await call.go.wait()
                         call.answer = await self._side.call(body)
                     except Exception as exc:  # the client's request answers with it
                         call.error = exc
@@ -306,10 +328,11 @@ class BridgeDown:
         client need not retry)."""
         while True:
             if call.waiting is not None:
-                await call.resumed.wait()
+                await call.changed.wait()
                 continue
             with trio.move_on_after(ROUND_TIMEOUT):
-                await call.resumed.wait()
+                while call.waiting is None:
+                    await call.changed.wait()
                 continue
             log.info(
                 "the client did not retry %s within %g s after the server asked for input; "
@@ -343,6 +366,7 @@ class BridgeDown:
         finally:
             if call.waiting == message.id:
                 call.waiting = None
+                call.poke()
             if not finished:
                 # The client withdrew this request (or it timed out): the call goes with it.
                 self._refuse_held(call, "the client withdrew the request")
@@ -368,7 +392,6 @@ class BridgeDown:
         call.held.clear()
         token = secrets.token_urlsafe(24)
         self._states.issue(token, call.key, call.binding, trio.current_time())
-        call.resumed = trio.Event()
         asked = list(call.asked.values())
         await self._deliver(Message(Kind.RESPONSE, input_required(message.id, asked, token), ""))
 
@@ -416,7 +439,9 @@ class BridgeDown:
                     )
             del call.asked[request_key]
         call.waiting = message.id
-        call.resumed.set()
+        call.client_token = _progress_token(message.params)
+        call.go.set()
+        call.poke()
         await self._follow(call, message)
 
     def _refuse_held(self, call: _Call, why: str) -> None:
@@ -494,11 +519,14 @@ class BridgeDown:
             await self._server_notification(message)
 
     def _owner(self) -> _Call | None:
-        """The call a server message belongs to: the one whose stream it came on, else the
-        oldest running one (a legacy SSE stream carries everything on one stream)."""
+        """The call a server message belongs to: the one whose stream it came on; on a legacy
+        SSE session (one stream for everything) the oldest running one. On Streamable HTTP a
+        message on the GET stream belongs to no call (2025-11-25 transports §Listening)."""
         carrying = _CARRYING.get()
         if carrying is not None and not carrying.done:
             return carrying
+        if not self._one_stream():
+            return None
         for call in self._calls.values():
             if not call.done:
                 return call
@@ -522,10 +550,25 @@ class BridgeDown:
             )
             return
         call = self._owner()
-        if call is None:
-            if message.method == "roots/list" and isinstance(self._roots, dict):
+        if call is None and message.method == "roots/list":
+            # The roots are the client's, not a call's: the ones it last gave, else asked
+            # within a call of its own, the oldest running one or the next (not for ever).
+            if isinstance(self._roots, dict):
                 self._side.send({"jsonrpc": "2.0", "id": message.id, "result": self._roots})
                 return
+            call = next((c for c in self._calls.values() if not c.done), None)
+        if call is None and message.method == "roots/list":
+            request = HeldRequest("roots-0", message.id, message.method, dict(message.params))
+            log.debug(
+                "the server asked roots/list outside any call; the client is asked within its "
+                "next call (for %g s)",
+                PARK_TIMEOUT,
+            )
+            scope = trio.CancelScope()
+            self._parked.append((request, scope))
+            self._nursery.start_soon(self._park, request, scope)
+            return
+        if call is None:
             self._side.send(
                 error_response(
                     message.id,
@@ -539,6 +582,19 @@ class BridgeDown:
         key = f"{message.method.split('/')[0]}-{call.keys}"
         call.held.append(HeldRequest(key, message.id, message.method, dict(message.params)))
         call.poke()
+
+    async def _park(self, request: HeldRequest, scope: trio.CancelScope) -> None:
+        with scope:
+            await trio.sleep(PARK_TIMEOUT)
+            self._parked = [(r, s) for r, s in self._parked if s is not scope]
+            self._side.send(
+                error_response(
+                    request.server_id,
+                    INTERNAL_ERROR,
+                    f"the client speaks MCP 2026-07-28 and can be asked for its roots only "
+                    f"within one of its calls, and made none within {PARK_TIMEOUT:g} s",
+                )
+            )
 
     async def _server_notification(self, message: Message) -> None:
         method = message.method
@@ -559,6 +615,22 @@ class BridgeDown:
             if any(log_reaches(level, w) for w in wanted):
                 await self._output.write_line(line(message))
             return
+        if method == "notifications/progress":
+            token = params.get("progressToken")
+            for call in self._calls.values():
+                if call.upstream_token is not None and call.upstream_token == token:
+                    # Each retry is a request of its own with its own token (mrtr §Client
+                    # Requirements 3): the progress goes to the one the client waits on now.
+                    if call.waiting is None or call.client_token is None:
+                        return
+                    body = {
+                        **message.body,
+                        "params": {**params, "progressToken": call.client_token},
+                    }
+                    await self._output.write_line(line(body))
+                    return
+            await self._output.write_line(line(message))
+            return
         if method == "notifications/cancelled":
             cancelled = params.get("requestId")
             for call in self._calls.values():
@@ -573,3 +645,8 @@ class BridgeDown:
         for kind in kinds:
             body = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
             await self._server_notification(Message(Kind.NOTIFICATION, body, ""))
+
+
+def _progress_token(params: dict[str, Any]) -> Any:
+    meta = params.get("_meta")
+    return meta.get("progressToken") if isinstance(meta, dict) else None

@@ -125,6 +125,8 @@ class _Answer:
 
 
 def _relay_message(body: dict[str, Any]) -> Message:
+    if "method" not in body:
+        return Message(Kind.RESPONSE, body, "")  # an answer to a server request
     return Message(Kind.REQUEST if "id" in body else Kind.NOTIFICATION, body, "")
 
 
@@ -478,7 +480,9 @@ class Relay:
     def _new_down(self) -> BridgeDown:
         if self._down is None:
             assert self._nursery is not None
-            self._down = BridgeDown(self, self.output, self._deliver, self._nursery, self.state)
+            self._down = BridgeDown(
+                self, self.output, self._deliver, self._nursery, self.state, self._one_stream
+            )
         return self._down
 
     async def call(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -515,6 +519,11 @@ class Relay:
         raise ConnectionLost(
             f"the connection to the server was lost while it was handling {method}"
         )
+
+    def _one_stream(self) -> bool:
+        """Whether the session carries everything on one stream (legacy HTTP+SSE), so a
+        server message does not tell which request it belongs to."""
+        return self.transport is not None and not self.transport.answers_inline
 
     def send(self, body: dict[str, Any]) -> None:
         """``LegacySide``: a notification or an answer to a server request, in order."""
