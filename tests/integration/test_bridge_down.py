@@ -16,6 +16,7 @@ Byte-level rows (the exact answers, the bad retries) use raw lines on the relay'
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -136,10 +137,16 @@ def mcp1(request: pytest.FixtureRequest) -> Iterator[Legacy]:
     yield from _mcp1("streamable-http" if request.param == "mcp1-http" else "sse")
 
 
-@pytest.fixture
-def fresh_mcp1() -> Iterator[Legacy]:
+@pytest.fixture(params=["mcp1-http", "mcp1-sse"])
+def fresh_mcp1(request: pytest.FixtureRequest) -> Iterator[Legacy]:
     """A server of one's own, for the rows that restart it."""
-    yield from _mcp1("streamable-http")
+    yield from _mcp1("streamable-http" if request.param == "mcp1-http" else "sse")
+
+
+async def restart(server: Legacy) -> None:
+    """Stop the server and start it again on its port: every session it had is gone."""
+    assert server.restart is not None
+    await trio.to_thread.run_sync(server.restart)
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -596,10 +603,9 @@ async def test_roots_asked_outside_any_call_are_asked_within_the_next_one(
 async def test_a_server_restart_between_calls_is_invisible(
     fresh_mcp1: Legacy, tmp_path: Path
 ) -> None:
-    assert fresh_mcp1.restart is not None
     async with modern_client(fresh_mcp1.url, tmp_path, MODERN) as (client, observed):
         assert text_of(await client.call_tool("echo", {"text": "before"})) == "before"
-        fresh_mcp1.restart()
+        await restart(fresh_mcp1)
         assert text_of(await client.call_tool("echo", {"text": "after"})) == "after"
         assert "blue" in text_of(await client.call_tool("elicit", {"question": "again?"}))
     assert "re-established" in observed.stderr()
@@ -608,7 +614,6 @@ async def test_a_server_restart_between_calls_is_invisible(
 async def test_a_server_restart_mid_call_gets_one_clear_error_then_calls_work(
     fresh_mcp1: Legacy, tmp_path: Path
 ) -> None:
-    assert fresh_mcp1.restart is not None
     call = modern_request(
         1, "tools/call", {"name": "slow", "arguments": {"seconds": 60, "steps": 60}}
     )
@@ -618,7 +623,7 @@ async def test_a_server_restart_mid_call_gets_one_clear_error_then_calls_work(
         await read_until(
             relay, lambda seen: any(m.get("method") == "notifications/progress" for m in seen)
         )
-        fresh_mcp1.restart()
+        await restart(fresh_mcp1)
         lines = await read_until(relay, lambda seen: any(m.get("id") == 1 for m in seen))
         (answer,) = [m for m in lines if m.get("id") == 1]
         await relay.send(
@@ -627,6 +632,74 @@ async def test_a_server_restart_mid_call_gets_one_clear_error_then_calls_work(
         after = await read_answer(relay, 2)
     assert answer["error"]["code"] in (-32003, -32001), answer  # it may or may not have run
     assert after["result"]["content"] == [{"type": "text", "text": "next"}]
+
+
+async def test_listens_keep_working_when_the_session_is_rebuilt_underneath(
+    fresh_mcp1: Legacy, tmp_path: Path
+) -> None:
+    listen = modern_request(
+        1,
+        "subscriptions/listen",
+        {"notifications": {"toolsListChanged": True, "resourceSubscriptions": ["text://hello"]}},
+    )
+    touch = {"name": "touch", "arguments": {"uri": "text://hello"}}
+    async with raw_relay([fresh_mcp1.url], tmp_path) as relay:
+        await relay.send(listen)
+        ack = await relay.read_message(timeout=READ_TIMEOUT)
+        assert ack["method"] == "notifications/subscriptions/acknowledged"
+        await restart(fresh_mcp1)
+        # The next call meets the lost session; the relay opens a new one, replays the
+        # resources/subscribe, and tells the listen the tool list may have changed.
+        await relay.send(modern_request(2, "tools/call", touch))
+        lines = await read_until(
+            relay, lambda seen: answered(seen, 2) and _tagged(seen, "resources") == [1]
+        )
+        assert _tagged(lines, "tools") == [1]
+        await relay.send(modern_request(3, "tools/call", {"name": "add_tool", "arguments": {}}))
+        lines = await read_until(
+            relay, lambda seen: answered(seen, 3) and _tagged(seen, "tools") == [1]
+        )
+        state = modern_request(4, "tools/call", {"name": "state", "arguments": {}})
+        await relay.send(state)
+        seen_by_server = json.loads((await read_answer(relay, 4))["result"]["content"][0]["text"])
+    assert "text://hello" in seen_by_server["subscriptions"]
+    assert [m for m in lines if m.get("id") == 1] == []
+    assert "re-established" in relay.stderr()
+
+
+async def test_log_level_becomes_set_level_upstream(mcp1: Legacy, tmp_path: Path) -> None:
+    loud = modern_request(1, "tools/call", {"name": "log", "arguments": {}})
+    loud["params"]["_meta"][LOG_LEVEL_KEY] = "warning"
+    bad = modern_request(2, "tools/list")
+    bad["params"]["_meta"][LOG_LEVEL_KEY] = "chatty"
+    async with raw_relay([mcp1.url], tmp_path) as relay:
+        await relay.send(loud)
+        lines = await read_until(relay, lambda seen: answered(seen, 1))
+        await relay.send(modern_request(3, "tools/call", {"name": "state", "arguments": {}}))
+        state = json.loads((await read_answer(relay, 3))["result"]["content"][0]["text"])
+        await relay.send(bad)
+        refused = await read_answer(relay, 2)
+    assert state["log_level"] == "warning"
+    levels = [m["params"]["level"] for m in lines if m.get("method") == "notifications/message"]
+    assert levels == ["error"]
+    assert refused["error"]["code"] == -32602
+    assert "'chatty' is not a log level" in refused["error"]["message"]
+
+
+async def test_the_next_start_goes_straight_down_the_bridge(mcp1: Legacy, tmp_path: Path) -> None:
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    async with modern_client(mcp1.url, tmp_path / "first", MODERN, "--debug") as (client, first):
+        assert text_of(await client.call_tool("echo", {"text": "first"})) == "first"
+    async with modern_client(mcp1.url, tmp_path / "second", MODERN, "--debug") as (
+        client,
+        second,
+    ):
+        assert text_of(await client.call_tool("echo", {"text": "again"})) == "again"
+    assert "the server speaks only the 2025 protocol" in first.stderr()
+    # basic/versioning §Backward Compatibility: the era is cached; no refused request again.
+    assert "the server speaks only the 2025 protocol" not in second.stderr()
+    assert "bridging this 2026-07-28 client down to it" in second.stderr()
 
 
 # --- helpers -----------------------------------------------------------------------------------
