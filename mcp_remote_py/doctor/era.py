@@ -10,7 +10,7 @@ own ``ModernHttpTransport`` shows the modern one. From the era follows what the 
 ===============  ===========================  ====================================
 server           a 2025 client (Claude)       a 2026-07-28 client
 ===============  ===========================  ====================================
-legacy only      the server's bytes, relayed  an error telling it to fall back
+legacy only      the server's bytes, relayed  the bridge down
 dual-era         the server's bytes, relayed  passed through
 2026-07-28 only  the bridge up                passed through
 ===============  ===========================  ====================================
@@ -36,6 +36,7 @@ from ..core.errors import UpstreamError, UpstreamHttpError, UpstreamUnavailable
 from ..core.jsonrpc import Kind, Message
 from ..core.request_metadata import screen_tools
 from ..shell.era_cache import LEGACY, MODERN_ONLY, EraCache
+from ..shell.era_cache import LEGACY_ONLY as CACHED_LEGACY_ONLY
 from ..shell.net import display_url
 from ..shell.transports.modern_http import ModernHttpTransport
 from ..shell.transports.negotiate import HTTP, transport_order
@@ -62,9 +63,10 @@ MAX_TOOL_PAGES = 100
 _NOT_SERVED = (400, 404, 405)
 _LEGACY_CLIENT = "a 2025 client (Claude Desktop)"
 _MODERN_CLIENT = "a 2026-07-28 client"
-_FALL_BACK = (
-    "a client that also speaks the 2025 protocol then falls back to initialize; one that speaks "
-    "only 2026-07-28 cannot use this server"
+_BRIDGE_DOWN = (
+    "the relay opens a 2025 session of its own (initialize built from the request's _meta), "
+    "answers server/discover from it, and turns the server's elicitation, sampling and roots "
+    "requests into input_required rounds: the client never sees a session"
 )
 
 
@@ -413,24 +415,41 @@ def legacy_client_line(target: Target, probe: Probe, era: EraFound) -> tuple[str
 def _report_modern_client(report: Report, target: Target, era: EraFound) -> None:
     check = "era.modern_client"
     if target.options.protocol == "legacy":
-        modern = era.name != LEGACY_ONLY
+        modern = era.name not in (LEGACY_ONLY, None)
         report.add(
             check,
             SECTION,
             WARN if modern else INFO,
-            f"--protocol legacy: the relay answers {_MODERN_CLIENT}'s requests with an error; "
-            + _FALL_BACK,
-            fix="Remove --protocol legacy: the server speaks 2026-07-28",
+            f"--protocol legacy: {_MODERN_CLIENT} gets the bridge down"
+            + (
+                ", which this server refuses: it speaks only 2026-07-28"
+                if era.name == MODERN_ERA_ONLY
+                else f"; {_BRIDGE_DOWN}"
+            ),
+            fix="Remove --protocol legacy: the server speaks 2026-07-28, so the relay would "
+            "pass a 2026-07-28 client's requests through"
+            if modern
+            else None,
+            data={"presents": "bridge down"},
+        )
+    elif target.options.protocol == "modern" and era.name == LEGACY_ONLY:
+        report.add(
+            check,
+            SECTION,
+            WARN,
+            f"--protocol modern: {_MODERN_CLIENT}'s requests go to the server as they are, and "
+            "it refuses them (it speaks only the 2025 protocol)",
+            fix="Remove --protocol modern: the default (auto) bridges a 2026-07-28 client down",
             data={"presents": "error"},
         )
     elif era.name == LEGACY_ONLY:
         report.add(
             check,
             SECTION,
-            INFO,
-            f"{_MODERN_CLIENT}'s requests get the relay's error -32001 (the server does not "
-            f"speak 2026-07-28); {_FALL_BACK}",
-            data={"presents": "fall back"},
+            PASS,
+            f"{_MODERN_CLIENT} gets the bridge down (the server speaks only the 2025 protocol): "
+            + _BRIDGE_DOWN,
+            data={"presents": "bridge down"},
         )
     else:
         report.add(
@@ -587,7 +606,18 @@ def _stale_cache(probe: Probe, era: EraFound, bridges: bool) -> str | None:
             "the server speaks 2026-07-28) until the entry expires or the bridge fails, then "
             "re-probes and relays"
         )
-    if era.cached == LEGACY and era.name == MODERN_ERA_ONLY:
+    if era.cached == CACHED_LEGACY_ONLY and era.name in (DUAL_ERA, MODERN_ERA_ONLY):
+        return (
+            "the cache is out of date: the server speaks 2026-07-28 now. The relay bridges a "
+            "2026-07-28 client down until the entry expires"
+            + (
+                ""
+                if era.name == DUAL_ERA
+                else " (or the server refuses the bridge's initialize, which makes it re-probe)"
+            )
+            + "; delete eras.json in the state directory to pass through at once"
+        )
+    if era.cached in (LEGACY, CACHED_LEGACY_ONLY) and era.name == MODERN_ERA_ONLY:
         if _refusal(probe)[1]:
             return (
                 f"the cache is out of date: the server is {MODERN_ERA_ONLY} now. Its refusal of "

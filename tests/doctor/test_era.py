@@ -154,7 +154,7 @@ async def test_text_and_json_carry_the_same_era_checks(tmp_path: Path) -> None:
     assert "fix: Until the server's maintainers fix its inputSchema" in era_text
 
 
-async def test_legacy_sse_server_is_legacy_only_and_2026_clients_are_told_to_fall_back(
+async def test_legacy_sse_server_is_legacy_only_and_2026_clients_get_the_bridge_down(
     tmp_path: Path,
 ) -> None:
     run, _ = await doctor_on_peer(tmp_path, "--transport", "sse")
@@ -168,9 +168,9 @@ async def test_legacy_sse_server_is_legacy_only_and_2026_clients_are_told_to_fal
     assert (legacy["status"], legacy["data"]["presents"]) == ("pass", "relayed")
     assert "legacy HTTP+SSE" in legacy["summary"]
     modern = run.check("era.modern_client")
-    assert (modern["status"], modern["data"]["presents"]) == ("info", "fall back")
-    assert "error -32001" in modern["summary"]
-    assert "falls back to initialize" in modern["summary"]
+    assert (modern["status"], modern["data"]["presents"]) == ("pass", "bridge down")
+    assert modern["summary"].startswith("a 2026-07-28 client gets the bridge down")
+    assert "answers server/discover from it" in modern["summary"]
     assert not run.has("era.tools")  # nothing to screen: no 2026-07-28 tools/list
 
 
@@ -211,7 +211,8 @@ async def test_protocol_legacy_against_a_modern_only_server_fails_with_the_fix(
     assert (legacy["status"], legacy["data"]["presents"]) == ("fail", "error")
     assert legacy["fix"] == "Remove --protocol legacy (the default, auto, bridges)"
     modern = run.check("era.modern_client")
-    assert modern["status"] == "warn"
+    assert (modern["status"], modern["data"]["presents"]) == ("warn", "bridge down")
+    assert "which this server refuses: it speaks only 2026-07-28" in text_of(modern)
     assert "--protocol legacy" in text_of(modern)
     assert not run.has("era.tools")  # the relay lists no 2026-07-28 tools with it
     assert "not use" in run.check("era.cache")["summary"]
