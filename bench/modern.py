@@ -13,7 +13,11 @@ as in ``bench.run``:
   request), to the dual-era server;
 * ``direct → modern-only``: the floor again, on the modern-only server;
 * ``bridge up``: the relay driven by a legacy client (``initialize``, ``notifications/
-  initialized``, then requests without ``_meta``), to the modern-only server.
+  initialized``, then requests without ``_meta``), to the modern-only server;
+* ``direct legacy → legacy-only``: the floor of the bridge down, a 2025 client by hand
+  (``initialize``, a session) on a third server that speaks only the 2025 protocol
+  (``--legacy-only``: a 2026-07-28 request is a 400, as from a 2025 server);
+* ``bridge down``: the relay driven by the 2026-07-28 client, to the legacy-only server.
 
 Start-ups are timed in the same run: the legacy client through the relay to the dual-era server
 (today's start-up), the modern client through the relay, and the legacy client to the
@@ -80,8 +84,11 @@ DIRECT_DUAL = "direct → dual"
 PASS_THROUGH = "pass-through"
 DIRECT_MODERN = "direct → modern-only"
 BRIDGE = "bridge up"
-VARIANTS = [DIRECT_DUAL, PASS_THROUGH, DIRECT_MODERN, BRIDGE]
-FLOOR_OF = {PASS_THROUGH: DIRECT_DUAL, BRIDGE: DIRECT_MODERN}
+DIRECT_LEGACY = "direct legacy → legacy-only"
+BRIDGE_DOWN = "bridge down"
+VARIANTS = [DIRECT_DUAL, PASS_THROUGH, DIRECT_MODERN, BRIDGE, DIRECT_LEGACY, BRIDGE_DOWN]
+FLOOR_OF = {PASS_THROUGH: DIRECT_DUAL, BRIDGE: DIRECT_MODERN, BRIDGE_DOWN: DIRECT_LEGACY}
+PAIRS = [(DIRECT_DUAL, PASS_THROUGH), (DIRECT_MODERN, BRIDGE), (DIRECT_LEGACY, BRIDGE_DOWN)]
 
 # The start-ups.
 START_LEGACY_DIRECT = "legacy client, direct → dual (initialize)"
@@ -90,6 +97,8 @@ START_MODERN_DIRECT = "modern client, direct → modern-only (server/discover)"
 START_PASS = "modern client → relay → dual (server/discover)"
 START_COLD = "legacy client → relay → modern-only, empty era cache"
 START_WARM = "legacy client → relay → modern-only, warm era cache"
+START_DOWN_COLD = "modern client → relay → legacy-only, empty era cache"
+START_DOWN_WARM = "modern client → relay → legacy-only, warm era cache"
 STARTS = [
     START_LEGACY_DIRECT,
     START_LEGACY,
@@ -97,6 +106,8 @@ STARTS = [
     START_PASS,
     START_COLD,
     START_WARM,
+    START_DOWN_COLD,
+    START_DOWN_WARM,
 ]
 
 # After a start-up's answer, how long to let what the start sends after it (a legacy session's
@@ -179,6 +190,20 @@ class DirectModern(DirectStreamableHttp):
         if self.client is not None:
             with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await self.client.aclose()
+
+
+class CountingLegacy(DirectStreamableHttp):
+    """A 2025 client by hand (``bench.run``'s), counting its requests."""
+
+    requests = 0
+
+    def __init__(self, url: str, label: str) -> None:
+        super().__init__(url)
+        self.label = label
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.requests += 1
+        return await super().request(method, params)
 
 
 class CountingRelay(StdioRelay):
@@ -279,6 +304,7 @@ class ModernBench:
         self.notes: list[str] = []
         self.dual: Server | None = None
         self.modern: Server | None = None
+        self.legacy: Server | None = None
         self.arrivals = Arrivals()
 
     # -- making clients ----------------------------------------------------------------------
@@ -300,6 +326,13 @@ class ModernBench:
             return DirectModern(self.dual.base + "/mcp", variant)
         if variant in (DIRECT_MODERN, START_MODERN_DIRECT):
             return DirectModern(self.modern.base + "/mcp", variant)
+        if variant == DIRECT_LEGACY:
+            assert self.legacy is not None
+            return CountingLegacy(self.legacy.base + "/mcp", variant)
+        if variant in (BRIDGE_DOWN, START_DOWN_COLD, START_DOWN_WARM):
+            assert self.legacy is not None
+            argv = self.relay_argv(self.legacy)
+            return ModernRelay(variant, argv, self.workdir, self.state_env(state or "down"))
         if variant in (PASS_THROUGH, START_PASS):
             argv = self.relay_argv(self.dual)
             return ModernRelay(variant, argv, self.workdir, self.state_env(state or "pass"))
@@ -314,6 +347,9 @@ class ModernBench:
         assert self.dual is not None
         assert self.modern is not None
         on_dual = {DIRECT_DUAL, PASS_THROUGH, START_LEGACY_DIRECT, START_LEGACY, START_PASS}
+        if variant in (DIRECT_LEGACY, BRIDGE_DOWN, START_DOWN_COLD, START_DOWN_WARM):
+            assert self.legacy is not None
+            return self.legacy
         return self.dual if variant in on_dual else self.modern
 
     def record(self, key: str, variant: str, value: float | None) -> None:
@@ -326,6 +362,9 @@ class ModernBench:
         try:
             self.modern = await start_server(
                 "streamable-http", False, self.workdir, extra_args=["--modern-only"], name="modern"
+            )
+            self.legacy = await start_server(
+                "streamable-http", False, self.workdir, extra_args=["--legacy-only"], name="legacy"
             )
             endpoints: dict[str, Endpoint] = {}
             try:
@@ -340,6 +379,7 @@ class ModernBench:
                         self.collect_stderr(endpoints)
                     nursery.cancel_scope.cancel()
             finally:
+                await stop_process(self.legacy.process)
                 await stop_process(self.modern.process)
         finally:
             await stop_process(self.dual.process)
@@ -365,7 +405,7 @@ class ModernBench:
     async def measure_startup(self, nursery: trio.Nursery) -> None:
         reps = self.plan.modern_startup_reps
         self.say(f"  start-up x{reps} (and one unmeasured start to warm each era cache)")
-        for variant in (START_LEGACY, START_WARM, START_PASS):
+        for variant in (START_LEGACY, START_WARM, START_PASS, START_DOWN_WARM):
             endpoint = self.make(variant)
             try:
                 await endpoint.open(nursery)
@@ -375,7 +415,8 @@ class ModernBench:
         times: dict[str, list[float]] = {v: [] for v in STARTS}
         for rep in range(reps):
             for variant in rotated(STARTS, rep):
-                state = f"cold-{rep}" if variant == START_COLD else None
+                fresh = variant in (START_COLD, START_DOWN_COLD)
+                state = f"cold-{rep}-{STARTS.index(variant)}" if fresh else None
                 seconds = await self.timed_start(variant, nursery, state, count=rep == 0)
                 times[variant].append(seconds)
         for variant, values in times.items():
@@ -387,6 +428,12 @@ class ModernBench:
             self.notes.append(f"the start with an empty era cache sent no initialize: {cold}")
         if "initialize" in warm:
             self.notes.append(f"the era cache did not spare the refused initialize: {warm}")
+        down_cold = self.startup_upstream.get(START_DOWN_COLD, "")
+        down_warm = self.startup_upstream.get(START_DOWN_WARM, "")
+        if down_warm.count("server/discover") >= down_cold.count("server/discover") > 0:
+            self.notes.append(
+                f"the era cache did not spare the refused server/discover: {down_warm}"
+            )
 
     async def open_all(self, nursery: trio.Nursery, endpoints: dict[str, Endpoint]) -> None:
         """Open the long-lived clients, noting what each start and first call sent upstream."""
@@ -413,9 +460,11 @@ class ModernBench:
 
         assert self.dual is not None
         assert self.modern is not None
+        assert self.legacy is not None
         window = {
             "dual": len(await self.arrivals.get(self.dual)),
             "modern": len(await self.arrivals.get(self.modern)),
+            "legacy": len(await self.arrivals.get(self.legacy)),
         }
         requests_before = {v: requests_of(e) for v, e in endpoints.items()}
 
@@ -490,9 +539,11 @@ class ModernBench:
         each (tools/call, all of them), so what else a server took up is the relay's."""
         assert self.dual is not None
         assert self.modern is not None
+        assert self.legacy is not None
         pairs = (
             ("dual", self.dual, DIRECT_DUAL, PASS_THROUGH),
             ("modern", self.modern, DIRECT_MODERN, BRIDGE),
+            ("legacy", self.legacy, DIRECT_LEGACY, BRIDGE_DOWN),
         )
         for name, server, direct, relay in pairs:
             arrived = (await self.arrivals.get(server))[window[name] :]
@@ -528,6 +579,11 @@ class ModernBench:
         start = self.counts["start"][PASS_THROUGH]
         extra = window["posts"] - window["requests"]
         legacy, warm = self.startup[START_LEGACY], self.startup[START_WARM]
+        down_floor = figures["echo_p50_ms"][DIRECT_LEGACY]
+        down = figures["echo_p50_ms"][BRIDGE_DOWN]
+        assert down_floor is not None
+        assert down is not None
+        down_window = self.counts["window"][BRIDGE_DOWN]
         return [
             Target(
                 f"pass-through p50 at most the floor + {P50_MARGIN_MS} ms",
@@ -545,6 +601,16 @@ class ModernBench:
                 f"{len(window['not_posts'])} GET/DELETE (before: {summary(start['open'])}; "
                 f"the first tools/call: {summary(start['first_call'])})",
                 extra == 0 and not window["not_posts"],
+            ),
+            Target(
+                f"bridge down p50 at most the direct legacy client's + {P50_MARGIN_MS} ms",
+                f"{down_floor:.2f} → {down:.2f} ms: {down - down_floor:+.2f} ms",
+                down - down_floor <= P50_MARGIN_MS,
+            ),
+            Target(
+                "bridge down: one upstream POST per request after start-up",
+                f"{down_window['posts']:,} POSTs for {down_window['requests']:,} requests",
+                down_window["posts"] == down_window["requests"],
             ),
             Target(
                 "cached start-up no slower than the legacy start-up",
@@ -578,7 +644,7 @@ def requests_of(endpoint: Endpoint) -> int:
     """The requests a client has made so far (for a direct one, its POSTs)."""
     if isinstance(endpoint, DirectModern):
         return endpoint.posts
-    if isinstance(endpoint, CountingRelay):
+    if isinstance(endpoint, (CountingRelay, CountingLegacy)):
         return endpoint.requests
     raise AssertionError(endpoint)
 
@@ -589,7 +655,9 @@ def summary_counts(counts: dict[str, int]) -> str:
 
 def tables(bench: ModernBench) -> str:
     """The three tables and the notes, as printed."""
-    header = ["figure", DIRECT_DUAL, PASS_THROUGH, "ratio", DIRECT_MODERN, BRIDGE, "ratio"]
+    header = ["figure"]
+    for direct, relay in PAIRS:
+        header += [direct, relay, "ratio"]
     rows = [header]
     for figure in FIGURES:
         values = bench.figures[figure.key]
@@ -597,14 +665,14 @@ def tables(bench: ModernBench) -> str:
         if figure.higher_is_better:
             label += " ↑"
         row = [label]
-        for relay in (PASS_THROUGH, BRIDGE):
+        for _, relay in PAIRS:
             floor = None if figure.relay_only else values.get(FLOOR_OF[relay])
             row += [fmt(floor, figure.digits), fmt(values.get(relay), figure.digits)]
             row.append(ratio(values.get(relay), floor))
         rows.append(row)
     out = [
-        "modern (2026-07-28 clients; ratio = value / the direct modern client on the same "
-        "server)\n",
+        "modern (ratio = value / the direct client of the same era on the same server: the "
+        "pass-through's and the bridge up's a 2026-07-28 one, the bridge down's a 2025 one)\n",
         render(rows),
     ]
 
@@ -629,7 +697,7 @@ def tables(bench: ModernBench) -> str:
         rows.append([target.what, target.measured, "met" if target.met else "**not met**"])
     out += ["\ntargets\n", render(rows, left=(0, 1, 2))]
 
-    for relay in (PASS_THROUGH, BRIDGE):
+    for _, relay in PAIRS:
         start = bench.counts["start"][relay]
         window = bench.counts["window"][relay]
         out.append(

@@ -429,7 +429,7 @@ def _report_modern_client(report: Report, target: Target, era: EraFound) -> None
             fix="Remove --protocol legacy: the server speaks 2026-07-28, so the relay would "
             "pass a 2026-07-28 client's requests through"
             if modern
-            else None,
+            else "",
             data={"presents": "bridge down"},
         )
     elif target.options.protocol == "modern" and era.name == LEGACY_ONLY:

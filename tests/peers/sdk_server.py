@@ -4,8 +4,8 @@ Run from the repository root:
 
     python -m tests.peers.sdk_server --transport streamable-http [--json-response] [--stateless]
         [--event-store] [--retry-interval MS] [--host 127.0.0.1] [--port 0]
-        [--record-requests] [--header-tools] [--modern-only] [--request-state [STATE]]
-        [--resource-update-tool]
+        [--record-requests] [--header-tools] [--modern-only] [--legacy-only]
+        [--request-state [STATE]] [--resource-update-tool]
     python -m tests.peers.sdk_server --transport sse [--host 127.0.0.1] [--port 0]
     python -m tests.peers.sdk_server --transport stdio    # same server over stdio, no READY line
 
@@ -34,6 +34,9 @@ not a handshake-era version to its 2026-07-28 entry). These flags help tests of 
 - `--modern-only`: serve 2026-07-28 alone. Every request to `/mcp` goes to the SDK's modern entry
   whatever its headers say, so a legacy `initialize` is refused (HTTP 400, JSON-RPC -32602: no
   `_meta`) and GET/DELETE get 405, as from a server that implements only this revision.
+- `--legacy-only`: serve the 2025 protocol alone: every request goes to the session transport,
+  so a 2026-07-28 request (no session) gets HTTP 400 as from a 2025 server. The bench's
+  bridge-down server (the tests use servers nobody here wrote: server-everything, mcp 1.x).
 - `--request-state [STATE]`: the 2026-07-28 `input_required` results of `sample`, `elicit` and
   `roots` carry a `requestState` (STATE, or a default), which the SDK seals (an opaque `v1.`
   token bound to the tool's name and arguments); a retry that does not echo the token exactly is
@@ -385,6 +388,7 @@ class Options:
     record_requests: bool = False
     header_tools: bool = False
     modern_only: bool = False
+    legacy_only: bool = False
     request_state: str | None = None
     resource_update_tool: bool = False
 
@@ -442,16 +446,23 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "input_required result and refuse a retry that does not echo it exactly",
     )
     parser.add_argument(
+        "--legacy-only",
+        action="store_true",
+        help="serve the 2025 protocol alone (streamable-http): a 2026-07-28 request is refused as "
+        "a 2025 server refuses it (400, no session), as the bench's bridge-down server",
+    )
+    parser.add_argument(
         "--resource-update-tool",
         action="store_true",
         help="add the update_resource tool (sends notifications/resources/updated for a URI)",
     )
     ns = parser.parse_args(argv)
     if ns.transport != "streamable-http" and (
-        ns.json_response or ns.stateless or ns.event_store or ns.modern_only
+        ns.json_response or ns.stateless or ns.event_store or ns.modern_only or ns.legacy_only
     ):
         parser.error(
-            "--json-response/--stateless/--event-store/--modern-only apply to streamable-http only"
+            "--json-response/--stateless/--event-store/--modern-only/--legacy-only apply to "
+            "streamable-http only"
         )
     return Options(
         transport=ns.transport,
@@ -468,6 +479,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         record_requests=ns.record_requests,
         header_tools=ns.header_tools,
         modern_only=ns.modern_only,
+        legacy_only=ns.legacy_only,
         request_state=ns.request_state,
         resource_update_tool=ns.resource_update_tool,
     )
@@ -497,7 +509,20 @@ def build_app(options: Options) -> Starlette:
     )
     if options.modern_only:
         _serve_modern_only(mcp.session_manager)
+    if options.legacy_only:
+        _serve_legacy_only(mcp.session_manager)
     return app
+
+
+def _serve_legacy_only(manager: StreamableHTTPSessionManager) -> None:
+    """Route every request to the session transport, whatever its ``MCP-Protocol-Version``
+    says: the server then answers as one of the 2025 era, where a request without a session
+    (a 2026-07-28 one) is a 400. Private API: a test peer may."""
+
+    async def legacy_only(scope: Any, receive: Any, send: Any) -> None:
+        await manager._handle_stateful_request(scope, receive, send)  # pyright: ignore
+
+    manager.asgi_app = RequestBodyLimitMiddleware(legacy_only, manager.max_request_body_size)
 
 
 def _serve_modern_only(manager: StreamableHTTPSessionManager) -> None:
