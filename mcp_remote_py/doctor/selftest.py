@@ -13,7 +13,10 @@ Then the 2026-07-28 paths: a modern client passed through to the dual-era ``/mcp
 ``server/discover``, a ``tools/call`` whose request headers the server checks), and a 2025
 client bridged up to ``/modern``, which speaks only 2026-07-28 (``initialize`` refused with
 -32022 and answered from ``server/discover``, a call, an ``input_required`` round answered by
-the script). The relay's era cache goes to a temporary directory for the run.
+the script), and a 2026-07-28 client bridged down to ``/sse``, which speaks only the 2025
+protocol (``server/discover`` answered from an ``initialize`` of the relay's own, a call, the
+server's ``roots/list`` carried as an ``input_required`` round and the retry's answer given to
+it). The relay's era cache goes to a temporary directory for the run.
 """
 
 from __future__ import annotations
@@ -364,6 +367,66 @@ def _bridge(client: _Client, server: SelfTestServer) -> list[Step]:
     ]
 
 
+def _bridge_down(client: _Client, server: SelfTestServer) -> list[Step]:
+    """A 2026-07-28 client bridged down to the endpoint that speaks only the 2025 protocol."""
+    meta = {
+        PROTOCOL_VERSION_KEY: MODERN_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {"roots": {}},
+        "io.modelcontextprotocol/clientInfo": {"name": "selftest-modern", "version": __version__},
+    }
+
+    async def discover() -> str:
+        initializes = server.initializes
+        params = {"_meta": meta}
+        await client.say({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": params})
+        result = await client.answer(1)
+        info = (result.get("_meta") or {}).get("io.modelcontextprotocol/serverInfo") or {}
+        if result.get("supportedVersions") != [MODERN_VERSION] or info.get("name") != (SERVER_NAME):
+            raise _StepFailed(f"unexpected DiscoverResult {result}")
+        if server.initializes != initializes + 1:
+            raise _StepFailed("the relay did not open a 2025 session for the 2026-07-28 client")
+        return f"answered from the relay's own initialize: server {info['name']}"
+
+    async def call() -> str:
+        params = {"name": "echo", "arguments": {"text": "hello"}, "_meta": meta}
+        await client.say({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params})
+        result = await client.answer(2)
+        if _text(result) != "hello" or result.get("resultType") != "complete":
+            raise _StepFailed(f"echo answered {result}, not 'hello' with resultType complete")
+        return "echo 'hello', with resultType complete"
+
+    async def input_round() -> str:
+        params = {"name": "roots", "arguments": {}, "_meta": meta}
+        await client.say({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": params})
+        first = await client.answer(3)
+        asked = first.get("inputRequests")
+        if first.get("resultType") != "input_required" or not isinstance(asked, dict):
+            raise _StepFailed(f"the roots call answered {first}, not input_required")
+        ((key, request),) = asked.items()
+        if request.get("method") != "roots/list":
+            raise _StepFailed(f"the round asked {request}, not roots/list")
+        root = {"uri": ROOT, "name": "selftest"}
+        retry = {
+            **params,
+            "requestState": first.get("requestState"),
+            "inputResponses": {key: {"roots": [root]}},
+        }
+        await client.say({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": retry})
+        got = _text(await client.answer(4))
+        if got != ROOT:
+            raise _StepFailed(f"the tool answered {got!r}, not the root {ROOT}")
+        return (
+            "the server's roots/list came back as input_required with the relay's requestState; "
+            "the retry's answer reached the server, and the result used the root"
+        )
+
+    return [
+        ("server/discover", discover),
+        ("tools/call echo", call),
+        ("input_required round", input_round),
+    ]
+
+
 async def _drive(report: Report, flow: _Flow, server: SelfTestServer) -> None:
     """Run the REAL relay on a scripted client's lines through the flow's steps, then end its
     input."""
@@ -475,6 +538,7 @@ async def run_selftest(report: Report) -> None:
             _Flow("sse-only", "legacy HTTP+SSE", f"{base}/sse", "sse-only", "stream", _legacy),
             _Flow("modern", "2026-07-28 client", f"{base}/mcp", "http-only", "none", _modern),
             _Flow("bridge-up", "bridge up", f"{base}/modern", "http-only", "none", _bridge),
+            _Flow("bridge-down", "bridge down", f"{base}/sse", "auto", "stream", _bridge_down),
         ]
         with _own_era_cache():
             for flow in flows:

@@ -33,6 +33,7 @@ STEPS = (
 MODERN_FLOWS = (
     ("modern", "2026-07-28 client", ("server/discover", "tools/call echo")),
     ("bridge-up", "bridge up", ("initialize", "tools/call echo", "input_required round")),
+    ("bridge-down", "bridge down", ("server/discover", "tools/call echo", "input_required round")),
 )
 PASSES = 1 + 2 * len(STEPS) + sum(len(steps) + 1 for _, _, steps in MODERN_FLOWS)
 
@@ -84,6 +85,19 @@ async def test_selftest_bridge_up_answers_initialize_and_an_input_required_round
     round_ = ok_line(run.stdout, "bridge up: input_required round")
     assert "roots/list asked of the client, answered; retried under a new id" in round_
     assert "[ ok ] bridge up: end of input -> the relay stopped (" in run.stdout
+
+
+async def test_selftest_bridge_down_answers_discover_and_carries_a_server_request(
+    tmp_path: Path,
+) -> None:
+    run = await run_doctor("--selftest", tmp_path=tmp_path)
+    discover = ok_line(run.stdout, "bridge down: server/discover")
+    assert "answered from the relay's own initialize: server mcp-remote-py-selftest" in discover
+    call = ok_line(run.stdout, "bridge down: tools/call echo")
+    assert "with resultType complete" in call
+    round_ = ok_line(run.stdout, "bridge down: input_required round")
+    assert "roots/list came back as input_required with the relay's requestState" in round_
+    assert "[ ok ] bridge down: end of input -> the relay ended the session (" in run.stdout
 
 
 async def test_selftest_json(tmp_path: Path) -> None:
