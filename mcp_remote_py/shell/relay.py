@@ -422,7 +422,11 @@ class Relay:
         """A modern client's request: passed through to a modern server, or down the bridge
         to a legacy one (the era cache or ``--protocol legacy`` may say so before asking)."""
         down = self._down
-        if down is None and (self.options.protocol == "legacy" or self._era.era == LEGACY_ONLY):
+        if down is None and (
+            self.options.protocol == "legacy"
+            or self.options.transport == "sse-only"  # HTTP+SSE is the 2024-11-05 transport
+            or self._era.era == LEGACY_ONLY
+        ):
             down = self._new_down()
         if down is not None:
             try:
@@ -527,6 +531,8 @@ class Relay:
 
     def send(self, body: dict[str, Any]) -> None:
         """``LegacySide``: a notification or an answer to a server request, in order."""
+        if body.get("method") == "notifications/initialized":
+            self._client_initialized = True  # the bridge's session is kept alive like a client's
         self._in_order.put(_relay_message(body))
 
     async def _bridge_request(self, message: Message) -> None:
