@@ -702,6 +702,20 @@ async def test_the_next_start_goes_straight_down_the_bridge(mcp1: Legacy, tmp_pa
     assert "bridging this 2026-07-28 client down to it" in second.stderr()
 
 
+async def test_sse_only_goes_down_the_bridge_without_trying_2026_first(
+    tmp_path: Path,
+) -> None:
+    with Mcp1Server("sse") as server:
+        async with raw_relay([server.url, "--transport", "sse-only", "--debug"], tmp_path) as relay:
+            await relay.send(
+                modern_request(1, "tools/call", {"name": "echo", "arguments": {"text": "sse"}})
+            )
+            answer = await read_answer(relay, 1)
+    assert answer["result"]["content"] == [{"type": "text", "text": "sse"}]
+    assert "bridging this 2026-07-28 client down to it" in relay.stderr()
+    assert "the server speaks only the 2025 protocol" not in relay.stderr()  # nothing refused
+
+
 # --- helpers -----------------------------------------------------------------------------------
 
 
