@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from .logs import private_directory
+
 __all__ = ["LEGACY", "LEGACY_ONLY", "MAX_AGE", "MODERN_ONLY", "STATE_DIR_ENV", "EraCache"]
 
 log = logging.getLogger("mcp_remote_py")
@@ -99,7 +101,7 @@ class EraCache:
             log.debug("could not write the era cache %s: %s", self._path, exc)
 
     def _write(self, entries: dict[str, dict[str, object]]) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(self._path.parent)  # 0700, parents too: the user's state
         # Atomically: two relays starting at once must not leave half a file behind.
         handle, temporary = tempfile.mkstemp(dir=self._path.parent, prefix=".eras-")
         try:

@@ -4,6 +4,8 @@ client persist a server's era across restarts and re-probe when the assumption f
 from __future__ import annotations
 
 import json
+import stat
+import sys
 import time
 from pathlib import Path
 
@@ -99,3 +101,12 @@ def test_the_state_directory_can_be_set_by_the_environment(
     monkeypatch.setenv("MCP_REMOTE_PY_STATE_DIR", str(tmp_path))
     EraCache(URL).learn(LEGACY)
     assert (tmp_path / "eras.json").is_file()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_the_state_directory_the_cache_makes_is_private(tmp_path: Path) -> None:
+    directory = tmp_path / "state" / "mcp-remote-py"
+    cache = EraCache(httpx.URL("https://mcp.example.com/mcp"), directory)
+    cache.learn(MODERN_ONLY)
+    for made in (directory, directory.parent):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
