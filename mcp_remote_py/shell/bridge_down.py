@@ -62,6 +62,10 @@ ROUND_TIMEOUT = 600.0
 MAX_ROUNDS = 10
 # How long a roots/list the server asked outside any call waits for the client's next call.
 PARK_TIMEOUT = 30.0
+# A server that asks and asks before the client could answer: what one call holds, and how many
+# roots questions wait for a call, at most (the rest are refused at once, never kept).
+MAX_HELD = 64
+MAX_PARKED = 8
 INVALID_PARAMS = -32602
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
@@ -150,6 +154,7 @@ class BridgeDown:
         self._log_wanted: dict[RequestId, str] = {}  # running requests that asked for logs
         # roots/list asked outside any call, waiting (bounded) for the client's next call.
         self._parked: list[tuple[HeldRequest, trio.CancelScope]] = []
+        self._parked_keys = 0
 
     @property
     def open(self) -> bool:
@@ -557,8 +562,10 @@ class BridgeDown:
                 self._side.send({"jsonrpc": "2.0", "id": message.id, "result": self._roots})
                 return
             call = next((c for c in self._calls.values() if not c.done), None)
-        if call is None and message.method == "roots/list":
-            request = HeldRequest("roots-0", message.id, message.method, dict(message.params))
+        if call is None and message.method == "roots/list" and len(self._parked) < MAX_PARKED:
+            self._parked_keys += 1
+            key = f"roots-p{self._parked_keys}"  # apart from any call's own keys
+            request = HeldRequest(key, message.id, message.method, dict(message.params))
             log.debug(
                 "the server asked roots/list outside any call; the client is asked within its "
                 "next call (for %g s)",
@@ -575,6 +582,16 @@ class BridgeDown:
                     INTERNAL_ERROR,
                     f"the client speaks MCP 2026-07-28 and can be asked ({message.method}) "
                     "only while one of its tools/call, prompts/get or resources/read is running",
+                )
+            )
+            return
+        if len(call.held) + len(call.asked) >= MAX_HELD:
+            self._side.send(
+                error_response(
+                    message.id,
+                    INTERNAL_ERROR,
+                    f"more than {MAX_HELD} requests for input are waiting on this "
+                    f"{call.method} already; this one is refused",
                 )
             )
             return

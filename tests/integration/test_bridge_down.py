@@ -585,14 +585,15 @@ async def test_roots_asked_outside_any_call_are_asked_within_the_next_one(
             echo["params"]["_meta"][CAPABILITIES_KEY] = ALL_CAPABILITIES
             await relay.send(echo)
             asked = (await read_answer(relay, 2))["result"]
-            await relay.send(retry_of(echo, 3, asked["requestState"], {"roots-0": roots}))
+            (key,) = asked["inputRequests"]
+            await relay.send(retry_of(echo, 3, asked["requestState"], {key: roots}))
             echoed = await read_answer(relay, 3)
             listing = modern_request(4, "tools/call", {"name": "get-roots-list", "arguments": {}})
             listing["params"]["_meta"][CAPABILITIES_KEY] = ALL_CAPABILITIES
             await relay.send(listing)
             listed = await read_answer(relay, 4)
     assert asked["resultType"] == "input_required"
-    assert asked["inputRequests"] == {"roots-0": {"method": "roots/list", "params": {}}}
+    assert list(asked["inputRequests"].values()) == [{"method": "roots/list", "params": {}}]
     assert echoed["result"]["content"] == [{"type": "text", "text": "Echo: y"}]
     assert "file:///work/project" in listed["result"]["content"][0]["text"]
 

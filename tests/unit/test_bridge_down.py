@@ -484,3 +484,45 @@ async def test_a_server_request_the_client_cannot_answer_is_refused_at_once() ->
     assert "did not declare the capability" in by_id[3]["error"]["message"]
     assert "has no such server request" in by_id[4]["error"]["message"]
     assert by_id[5] == {"jsonrpc": "2.0", "id": 5, "result": {}}
+
+
+async def test_a_server_flooding_a_call_with_requests_is_refused_past_the_bound(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        bridge, session, lines = await _bridge(nursery)
+
+        async def flood() -> None:
+            for n in range(200):
+                await bridge.from_server(_server_request(n))
+
+        session.on_call = flood
+        nursery.start_soon(bridge.request, _call(1))
+        first = await lines.answer(1)
+        nursery.cancel_scope.cancel()
+    asked = first["result"]["inputRequests"]
+    refused = [m for m in session.sent if "error" in m]
+    assert 1 <= len(asked) <= shell_bridge.MAX_HELD
+    assert len(asked) + len(refused) == 200
+    assert len(refused) >= 200 - shell_bridge.MAX_HELD
+    assert "are waiting on this tools/call already" in refused[-1]["error"]["message"]
+
+
+async def test_roots_asked_outside_calls_are_bounded_and_keyed_apart(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        session, lines = ScriptedSession(), Lines()
+        bridge = BridgeDown(session, lines, lines.deliver, nursery, SessionState())
+        await bridge.ensure_open(_call(0))
+        for n in range(shell_bridge.MAX_PARKED + 3):
+            await bridge.from_server(_server_request(100 + n, "roots/list"))
+        refused_at_once = [m["id"] for m in session.sent if "error" in m]
+        nursery.start_soon(bridge.request, _call(1))
+        first = await lines.answer(1)
+        nursery.cancel_scope.cancel()
+    assert refused_at_once == [
+        100 + n for n in range(shell_bridge.MAX_PARKED, shell_bridge.MAX_PARKED + 3)
+    ]
+    keys = list(first["result"]["inputRequests"])
+    assert len(keys) == len(set(keys)) == shell_bridge.MAX_PARKED
