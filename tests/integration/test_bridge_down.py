@@ -66,6 +66,7 @@ class Profile:
     list_change: tuple[str, dict[str, Any]] | None  # a tool that changes the tool list
     resource_update: tuple[str, dict[str, Any]]  # a tool that makes the server send updates
     resource_uri: str
+    prompt: tuple[str, dict[str, str], str]
     instructions: str  # how they begin
 
 
@@ -80,6 +81,7 @@ EVERYTHING = Profile(
     list_change=None,  # it announces its conditional tools right after initialize only
     resource_update=("toggle-subscriber-updates", {}),
     resource_uri="demo://resource/static/document/architecture.md",
+    prompt=("simple-prompt", {}, "This is a simple prompt without arguments."),
     instructions="# Everything Server",
 )
 MCP1 = Profile(
@@ -93,6 +95,7 @@ MCP1 = Profile(
     list_change=("add_tool", {}),
     resource_update=("touch", {"uri": "text://hello"}),
     resource_uri="text://hello",
+    prompt=("greet", {"name": "Ada"}, "Hello, Ada!"),
     instructions="Legacy test peer.",
 )
 
@@ -257,7 +260,11 @@ async def test_modern_client_lists_and_calls_tools(
         assert tool in names
         assert expected in text_of(await client.call_tool(tool, arguments))
         prompts = await client.list_prompts()
-        assert prompts.prompts
+        name, arguments, says = legacy.profile.prompt
+        assert name in {p.name for p in prompts.prompts}
+        got = await client.get_prompt(name, arguments)
+        assert isinstance(got.messages[0].content, types.TextContent)
+        assert says in got.messages[0].content.text
         resources = await client.list_resources()
         assert legacy.profile.resource_uri in {str(r.uri) for r in resources.resources}
         read = await client.read_resource(legacy.profile.resource_uri)
