@@ -939,9 +939,9 @@ class Relay:
                 f"the server at {url} does not speak MCP 2026-07-28: it answered "
                 f"{message.method} with HTTP {exc.status}"
                 + (f" ({exc.excerpt})" if exc.excerpt else "")
-                + ". A client that also speaks the 2025 protocol "
-                "falls back to initialize and works; one that speaks only 2026-07-28 cannot use "
-                f"this server. {DOCTOR_HINT.format(url=url)}"
+                + ", and --protocol modern keeps the relay from bridging this client down to "
+                "it. Remove --protocol modern (the default, auto, opens a 2025 session for a "
+                f"2026-07-28 client). {DOCTOR_HINT.format(url=url)}"
             )
         elif message.method == "initialize" and isinstance(exc, UpstreamUnavailable):
             url = display_url(self.options.url)

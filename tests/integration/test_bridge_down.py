@@ -724,6 +724,17 @@ async def test_sse_only_goes_down_the_bridge_without_trying_2026_first(
     assert "the server speaks only the 2025 protocol" not in relay.stderr()  # nothing refused
 
 
+async def test_protocol_modern_refuses_to_bridge_down_and_says_how_to_allow_it(
+    mcp1: Legacy, tmp_path: Path
+) -> None:
+    async with raw_relay([mcp1.url, "--protocol", "modern"], tmp_path) as relay:
+        await relay.send(modern_request(1, "server/discover"))
+        refused = await read_answer(relay, 1)
+    assert refused["error"]["code"] == -32001
+    assert "does not speak MCP 2026-07-28" in refused["error"]["message"]
+    assert "Remove --protocol modern" in refused["error"]["message"]
+
+
 # --- helpers -----------------------------------------------------------------------------------
 
 
