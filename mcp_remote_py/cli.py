@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from .core.errors import UsageError
 from .core.headers import join_split_header_args
-from .options import PROG, build_parser, relay_options
+from .options import COMMANDS, PROG, build_parser, relay_options, unknown_argument
 
 __all__ = ["main"]
 
@@ -36,7 +36,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
         sys.exit(config_main(argv[1:]))
     argv = join_split_header_args(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    problem = unknown_argument(parser, argv, COMMANDS)
+    if problem:
+        parser.error(problem)  # exit status 2, after the usage line
+    args = parser.parse_args(argv)
     try:
         options = relay_options(args, os.environ)
     except UsageError as exc:

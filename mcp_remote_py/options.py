@@ -4,13 +4,22 @@ Below the command line, so that ``doctor`` (which checks what the relay would do
 options) and the Claude Desktop config code (which writes a canonical entry from them) read them
 without importing ``cli.py``. ``relay_options`` reads the credential store to decide whether a
 stored bearer token is sent or OAuth answers the server's 401.
+
+``unknown_argument`` names a mistyped option or subcommand with the one meant, before argparse
+takes it for the URL. ``translate_mcp_remote`` turns the Node ``mcp-remote``'s arguments into the
+relay's: every option of its that ``build_parser`` takes is carried over as it is, and
+``MCP_REMOTE_OPTIONS`` says what becomes of the rest, so the translation cannot fall behind the
+parser.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,9 +30,20 @@ from .core.headers import parse_header, parse_header_file
 if TYPE_CHECKING:
     from .shell.relay_options import OAuthSettings, RelayOptions
 
-__all__ = ["PROG", "build_parser", "relay_options"]
+__all__ = [
+    "COMMANDS",
+    "MCP_REMOTE_OPTIONS",
+    "PROG",
+    "McpRemoteOption",
+    "build_parser",
+    "relay_options",
+    "translate_mcp_remote",
+    "unknown_argument",
+]
 
 PROG = "mcp-remote-py"
+# The subcommands `cli.main` dispatches before the relay's parser sees anything.
+COMMANDS = ("auth", "config", "doctor")
 MIB = 1024 * 1024
 
 EPILOG = """\
@@ -438,3 +458,191 @@ def _oauth_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> OAu
         auth_timeout=args.auth_timeout,
         allow_http=args.allow_http,
     )
+
+
+# --------------------------------------------------------------------------- unknown arguments
+
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
+_BARE_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def unknown_argument(
+    parser: argparse.ArgumentParser, argv: Sequence[str], commands: Sequence[str] = ()
+) -> str | None:
+    """What is wrong with the first argument ``parser`` cannot know, said so a user can act on
+    it, or None when argparse may go on.
+
+    argparse itself gets both wrong: it takes the value of a mistyped option for the server URL
+    (``--hedaer X:1 https://x/mcp`` makes ``X:1`` the URL and reports the real URL as the
+    unrecognised argument), and a mistyped subcommand for the URL too. Here an option it does
+    not know is named, with the closest one it does (``unknown option --hedaer (did you mean
+    --header?)``); with ``commands``, so is a first argument that is a bare word close to one of
+    them, or followed by a URL (``unknown command docter (did you mean doctor?)``).
+    """
+    known = {
+        option
+        for action in parser._actions
+        for option in action.option_strings
+        if action.help != argparse.SUPPRESS
+    }
+    hidden = {option for action in parser._actions for option in action.option_strings} - known
+    words = list(argv)
+    if commands and words and _BARE_WORD.match(words[0]):
+        first = words[0]
+        close = difflib.get_close_matches(first, commands, n=1, cutoff=0.6)
+        if close:
+            return f"unknown command {first} (did you mean {close[0]}?)"
+        if any("://" in word for word in words[1:]):
+            return f"unknown command {first} (the commands are {', '.join(commands)})"
+    for word in words:
+        if word == "--":
+            break
+        if not word.startswith("-") or word == "-" or _NEGATIVE_NUMBER.match(word):
+            continue
+        name = word.partition("=")[0] if word.startswith("--") else word
+        if name in known or name in hidden:
+            continue
+        if name.startswith("--") and any(option.startswith(name) for option in known):
+            continue  # an abbreviation: argparse takes it, or says which options it could be
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        return f"unknown option {name}" + (f" (did you mean {close[0]}?)" if close else "")
+    return None
+
+
+# --------------------------------------------------------------------------- the Node mcp-remote
+
+VALUE = "{value}"
+
+
+@dataclass(frozen=True)
+class McpRemoteOption:
+    """One of the Node ``mcp-remote``'s options that the relay's parser does not take as it is:
+    the arguments it becomes here (``VALUE`` stands for its value), or, with none, why it is
+    dropped (``note``)."""
+
+    takes_value: bool
+    args: tuple[str, ...] = ()
+    note: str = ""
+
+
+def _unsupported(takes_value: bool, what: str) -> McpRemoteOption:
+    return McpRemoteOption(takes_value, note=f"({what}) is not supported; dropped")
+
+
+# Every option of mcp-remote's that ``build_parser`` takes means the same here and is carried
+# over as it is (its value checked by the parser's own choices and type): the parser is the
+# table of those, so it cannot fall behind the relay. This table holds only the rest, and no key
+# of it may be an option of the parser (tests/unit/test_options.py keeps it so).
+MCP_REMOTE_OPTIONS: dict[str, McpRemoteOption] = {
+    "--silent": McpRemoteOption(False, ("--log-level", "error")),
+    "--ping-interval": McpRemoteOption(True, ("--keepalive", VALUE)),
+    "--enable-proxy": McpRemoteOption(
+        False, note="is not needed: mcp-remote-py always honours HTTPS_PROXY"
+    ),
+    "--keep-alive": McpRemoteOption(
+        False, note="is not needed: mcp-remote-py pings an idle session (--keepalive, 30 s)"
+    ),
+    "--host": _unsupported(True, "OAuth callback host: the sign-in redirect comes to localhost"),
+    "--callback-path": _unsupported(True, "OAuth callback path"),
+    "--static-oauth-client-metadata": _unsupported(True, "OAuth client metadata"),
+    "--static-oauth-client-info": _unsupported(
+        True,
+        "OAuth client registration: give --oauth-client-id ID and, for a secret, "
+        "--oauth-client-secret-env VAR",
+    ),
+    "--authorize-param": _unsupported(True, "OAuth authorize parameters"),
+    "--token-endpoint": _unsupported(True, "OAuth token endpoint"),
+    "--headers-timeout": _unsupported(
+        True, "undici timeouts (mcp-remote-py has none to set: streams are unbounded)"
+    ),
+    "--body-timeout": _unsupported(
+        True, "undici timeouts (mcp-remote-py has none to set: streams are unbounded)"
+    ),
+    "--disable-resource-parameter": _unsupported(False, "OAuth resource parameter"),
+    "--device-code": _unsupported(False, "OAuth device code grant"),
+    "--client-credentials": _unsupported(False, "OAuth client credentials grant"),
+    "--use-id-token": _unsupported(False, "OAuth id token"),
+    "--disable-cookies": _unsupported(False, "cookies"),
+}
+
+
+def translate_mcp_remote(
+    args: Sequence[str], header: Callable[[str], tuple[str, str | None]] | None = None
+) -> tuple[str | None, list[str], list[str]]:
+    """The Node ``mcp-remote``'s arguments (after its name) as the relay's: the server URL (None
+    when there is none), the relay's other arguments, and notes on what changed or was dropped.
+
+    ``header`` sees each ``--header`` value and returns the value to write and a note (the config
+    code replaces a literal token with a ``${VAR}`` reference there). mcp-remote's positional
+    number after the URL, its OAuth callback port, becomes ``--callback-port``.
+    """
+    parser_options = {
+        option: action
+        for action in build_parser()._actions
+        for option in action.option_strings
+        if action.dest not in ("help", "version")
+    }
+    out: list[str] = []
+    notes: list[str] = []
+    url: str | None = None
+    items = list(args)
+    index = 0
+    while index < len(items):
+        word = items[index]
+        index += 1
+        if not word.startswith("-"):
+            if url is None:
+                url = word
+            elif word.isdigit() and "--callback-port" not in out:
+                out += ["--callback-port", word]
+            else:
+                notes.append(f"ignored the extra argument {word!r}")
+            continue
+        flag, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
+        action = parser_options.get(flag)
+        known = MCP_REMOTE_OPTIONS.get(flag)
+        if action is None and known is None:
+            notes.append(f"unknown mcp-remote option {flag}; dropped")
+            continue
+        takes_value = action.nargs != 0 if action is not None else bool(known and known.takes_value)
+        value: str | None = None
+        if takes_value:
+            if eq:
+                value = inline
+            elif index < len(items):
+                value = items[index]
+                index += 1
+            else:
+                notes.append(f"{flag} had no value; dropped")
+                continue
+        if action is None:
+            assert known is not None
+            if not known.args:
+                notes.append(f"{flag} {known.note}")
+            out += [value if arg == VALUE and value is not None else arg for arg in known.args]
+            continue
+        if value is None:
+            out.append(flag)
+            continue
+        problem = _value_problem(action, value)
+        if problem:
+            notes.append(f"{flag} {value!r} {problem}; dropped")
+            continue
+        if flag == "--header" and header is not None:
+            value, note = header(value)
+            if note:
+                notes.append(note)
+        out += [flag, value]
+    return url, out, notes
+
+
+def _value_problem(action: argparse.Action, value: str) -> str | None:
+    """Why the relay's parser would refuse ``value`` for ``action``, or None."""
+    if action.choices is not None and value not in action.choices:
+        return f"is not one of {', '.join(str(choice) for choice in action.choices)}"
+    if callable(action.type):
+        try:
+            action.type(value)
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
+            return f"is refused ({exc})"
+    return None

@@ -6,7 +6,8 @@ and keeps it in one of two places:
 - **keyring** (preferred): the OS keyring (``os_keyring.py``). Keyring cannot list entries, so
   the keys (not secrets) are kept in ``keyring-index.json``.
 - **file** (only where there is no OS keyring, or when asked for): ``credentials.json``, 0600
-  (``store_files.py``); a one-line warning on stderr says so, once per process.
+  (``store_files.py``); a one-line warning on stderr says so when the file is first made (and
+  ``doctor`` each time it runs), not on every start of a relay that reads it.
 
 Every change is made under the lock file ``credentials.lock``. In ``auto`` mode a keyring store
 also reads the file (``lookup``, ``list``, ``delete``): a token stored where the keyring was out
@@ -111,7 +112,8 @@ class CredentialStore:
     ``config_dir``: where the file, the keyring index and the lock file live (default
     ``config_dir()``: ``$MCP_REMOTE_PY_CONFIG_DIR`` or the user config directory).
 
-    ``warn``: called with the one-line warning about the file fallback (default: stderr).
+    ``warn``: called with the one-line warning about the file fallback, when the file is first
+    made (default: stderr).
 
     ``max_secret_chars``: split longer keyring secrets over several entries (default: 1000 on
     Windows Credential Manager, unlimited elsewhere).
@@ -185,11 +187,6 @@ class CredentialStore:
                 if self._backend is None and self.store_kind == "keyring":
                     raise CredentialStoreError(no_keyring_advice(self._environ))
             self._resolved = True
-            if self._backend is None and self.store_kind == "auto":
-                self._warn_once(
-                    f"mcp-remote-py: warning: no OS keyring found, so credentials are kept in "
-                    f"{self.file_path} (readable only by you)"
-                )
         return self._backend
 
     def _warn_once(self, message: str) -> None:
@@ -317,7 +314,16 @@ class CredentialStore:
         return read_credentials(self.file_path, self._warn_once)
 
     def _write_file(self, entries: Mapping[str, object]) -> None:
+        created = not self.file_path.exists()
         write_credentials(self.file_path, entries)
+        if created and self.store_kind == "auto" and self._backend is None:
+            # Said once, when the file store is made: not on every start of every relay that
+            # reads it afterwards (`doctor` reports the store in use each time it runs).
+            self._warn_once(
+                f"mcp-remote-py: warning: no OS keyring found, so credentials are kept in "
+                f"{self.file_path} (readable only by you; `mcp-remote-py doctor` shows the "
+                "store in use)"
+            )
 
 
 # --------------------------------------------------------------------------- for the relay

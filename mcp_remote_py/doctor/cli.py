@@ -83,10 +83,15 @@ def _environment() -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     from ..core.headers import join_split_header_args
+    from ..options import unknown_argument
 
     parser = build_parser()
+    argv = join_split_header_args(list(argv))
     try:
-        args = parser.parse_args(join_split_header_args(list(argv)))
+        problem = unknown_argument(parser, argv)
+        if problem:
+            parser.error(problem)
+        args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     if args.soak < 0:

@@ -28,7 +28,7 @@ from .legacy_sse import probe_alternatives, probe_legacy
 from .mcp_session import Session, real_session
 from .reach import check_network, check_tls
 from .report import FAIL, SKIP, Report
-from .streaming import check_streaming
+from .streaming import check_compression, check_streaming
 from .target import Target
 
 __all__ = ["Target", "run_remote"]
@@ -89,3 +89,4 @@ async def _transports(
     await _guarded(report, "era", lambda: check_era(report, target, client, probe, session))
     await _guarded(report, "auth", lambda: check_auth(report, target, probe, session))
     await _guarded(report, "streaming", lambda: check_streaming(report, target, client, probe))
+    await _guarded(report, "compression", lambda: check_compression(report, target, client, probe))

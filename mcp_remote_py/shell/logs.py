@@ -3,8 +3,10 @@
 Desktop clients keep a server's stderr in their MCP logs (Claude Desktop: ``mcp-server-NAME.log``),
 so stderr lines are short and say what happened. The file under the user log directory keeps more
 detail across runs; it and its rotated copies are 0600, in a directory made 0700. Every line
-passes the redactor: header values the user gave, anything after ``Bearer``, and token-like query
-parameters never reach a log.
+passes the redactor (``redact``): header values the user gave, the credential after ``Bearer``,
+``Basic`` or ``token`` (not a word of prose: "store a token with …" stays as written), credential
+headers' values and token-like query parameters never reach a log. Text from a server that goes
+to the client (an error's excerpt of the body) is to pass through ``redact`` too.
 
 The log directory is the first one a run makes, so this module also holds the one way the
 project makes a directory of its own (``private_directory``: every missing component 0700) and
@@ -31,20 +33,54 @@ __all__ = [
     "check_directory",
     "default_log_file",
     "private_directory",
+    "redact",
     "setup_logging",
 ]
 
 LOGGER = "mcp_remote_py"
 REDACTED = "***"
+# A credential's characters (RFC 6750 b64token, RFC 7235 token68).
+_VALUE = r"[A-Za-z0-9._~+/-]+=*"
+# A word after "token" or an auth scheme (but not after "token=") that is prose, not a
+# credential: letters (one capital first at most, hyphenated parts allowed), shorter than any
+# token a server issues. "store a token with `auth set`" and "the token endpoint." keep their
+# words; "Bearer eyJ…", "token 3f9a…", "token=abc" and "Basic dXNl…" lose their values.
+_WORD = re.compile(r"[A-Z]?[a-z]+(?:-[a-z]+)*")
+_LONGEST_WORD = 15
+_SCHEMES = r"bearer|basic|token|dpop|negotiate"
+_AFTER_LABEL = re.compile(rf"(?i)\b({_SCHEMES})(\s+|\s*[:=]\s*)({_VALUE})")
 _PATTERNS = [
-    re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]+"),
     re.compile(
         r"(?i)([?&](?:access_token|token|api[_-]?key|key|secret|password|code|client_secret)=)[^&\s]+"
     ),
+    # The value of a header named like a credential, whatever it looks like, after the auth
+    # scheme if there is one (kept); a ${VAR} reference is no secret and stays.
     re.compile(
-        r"(?i)((?:authorization|x-api-key|api-key|cookie)[\"']?\s*[:=]\s*[\"']?)[^\"',}\s]+"
+        rf"(?i)((?:authorization|x-api-key|api-key|cookie)[\"']?\s*[:=]\s*[\"']?"
+        rf"(?!(?:(?:{_SCHEMES})\s+)?\$\{{)(?:(?:{_SCHEMES})\s+)?)[^\"',}}\s]+"
     ),
 ]
+_secrets: list[str] = []
+
+
+def redact(text: str, secrets: Iterable[str] | None = None) -> str:
+    """``text`` without secrets: ``secrets`` (default: the header values ``setup_logging`` was
+    given) and secret-shaped values (after ``Bearer``, ``Basic`` or ``token``, token-like query
+    parameters, credential headers), each replaced by ``***``; the words around them stay.
+
+    Log lines pass through it, and so must any other text that leaves the process with what a
+    server sent in it (an error excerpt given to the client).
+    """
+    for secret in _secrets if secrets is None else _known(secrets):
+        text = text.replace(secret, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(_keep_label, text)
+    return _AFTER_LABEL.sub(_value_after_label, text)
+
+
+def _known(secrets: Iterable[str]) -> list[str]:
+    # Longest first, so a secret that contains another goes whole; short ones would hit prose.
+    return sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
 
 
 class Redactor(logging.Formatter):
@@ -52,21 +88,25 @@ class Redactor(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: Iterable[str] = (), datefmt: str | None = None) -> None:
         super().__init__(fmt, datefmt)
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.secrets = _known(secrets)
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        for pattern in _PATTERNS:
-            text = pattern.sub(_keep_label, text)
-        return text
+        return redact(text, self.secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(super().format(record))
 
 
+def _value_after_label(match: re.Match[str]) -> str:
+    label, gap, value = match.groups()
+    word = value.rstrip(".=")
+    if "=" not in gap and len(word) <= _LONGEST_WORD and _WORD.fullmatch(word):
+        return match.group(0)  # prose: "token with", "Bearer realm=", "token endpoint."
+    return f"{label}{gap}{REDACTED}"
+
+
 def _keep_label(match: re.Match[str]) -> str:
-    # Keep the label ("Bearer", "?token=", "Authorization: "), drop the value.
+    # Keep the label ("?token=", "Authorization: Bearer "), drop the value.
     label = match.group(1)
     return f"{label}{' ' if label[-1:].isalnum() else ''}{REDACTED}"
 
@@ -161,6 +201,7 @@ def setup_logging(
 ) -> Path | None:
     """Configure the package logger; returns the log file in use (None if it could not open)."""
     secrets = list(secrets)
+    _secrets[:] = _known(secrets)
     logger = logging.getLogger(LOGGER)
     logger.handlers.clear()
     logger.propagate = False

@@ -83,7 +83,13 @@ async def test_a_50mb_line_is_handled_and_the_relay_goes_on(
 @pytest.mark.parametrize(
     ("args", "env", "expected"),
     [
-        (["--bogus", "https://x/mcp"], {}, "unrecognized arguments: --bogus"),
+        (["--bogus", "https://x/mcp"], {}, "error: unknown option --bogus\n"),
+        (
+            ["--hedaer", "X:1", "https://x/mcp"],
+            {},
+            "error: unknown option --hedaer (did you mean --header?)",
+        ),
+        (["docter", "https://x/mcp"], {}, "error: unknown command docter (did you mean doctor?)"),
         (["not a url"], {}, "not an http:// or https:// URL"),
         (["ftp://example.com/mcp"], {}, "not an http:// or https:// URL"),
         (["http://example.com/mcp"], {}, "refusing plain http:// to example.com"),

@@ -333,6 +333,25 @@ def test_auto_falls_back_to_the_file_and_warns_once_per_process(
     assert "\n" not in warning
 
 
+def test_the_no_keyring_warning_comes_once_when_the_file_is_made_not_at_every_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(store_module, "find_os_keyring", lambda: None)
+    warnings: list[str] = []
+    CredentialStore(warn=warnings.append).put(
+        "https://h.example/mcp", Credential(access_token=TOKEN)
+    )
+    assert len(warnings) == 1
+    for _ in range(3):  # relays started later, each a process of its own
+        monkeypatch.setattr(store_module, "_warned", set())
+        later = CredentialStore(warn=warnings.append)
+        assert later.get("https://h.example/mcp") is not None
+        # A second server: the file is there already.
+        later.put("https://other.example/mcp", Credential(access_token=TOKEN))
+        assert later.describe().endswith("(no OS keyring)")  # what doctor reports each time
+    assert len(warnings) == 1
+
+
 def test_a_chosen_file_store_does_not_claim_there_is_no_keyring(
     file_store: CredentialStore,
 ) -> None:
