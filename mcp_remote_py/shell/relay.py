@@ -710,6 +710,7 @@ class Relay:
         deadline = started + limit
         attempt = 0
         signed_in = 0
+        failed: UpstreamError | None = None  # the last try's error, when one failed
         while True:
             try:
                 # At start the answer is owed within the client's patience, however the server
@@ -731,6 +732,10 @@ class Relay:
                         and self.options.protocol != "legacy",
                     )
             except trio.TooSlowError:
+                if failed is not None:
+                    # The last try, shortened to what was left of the bound, did not finish:
+                    # the reason to report is why the tries before it failed.
+                    raise failed from None
                 doctor = DOCTOR_HINT.format(url=display_url(self.options.url))
                 raise UpstreamError(
                     f"the server did not answer {first.method or 'the first message'} within "
@@ -748,8 +753,14 @@ class Relay:
                     continue
                 delay = self.options.retry_delay(exc, attempt)
                 if at_start:
-                    if not exc.transient or time.monotonic() + delay > deadline:
+                    # --startup-timeout is the time the client gets an answer in: the last wait
+                    # is cut to what is left (keeping a second for the try itself), not skipped.
+                    left = deadline - time.monotonic() - 1.0
+                    asked = getattr(exc, "retry_after", None) or 0.0
+                    if not exc.transient or left <= 0 or asked > left:
                         raise
+                    delay = min(delay, left)
+                    failed = exc
                 elif not may_resend(exc, "initialize") or self.options.retries_exhausted(attempt):
                     raise
                 # One line per outage on stderr; every retry in the debug log.
@@ -951,6 +962,7 @@ class Relay:
         elif (
             message.method == "initialize"
             and self.options.protocol == "legacy"
+            and self.options.transport != "sse-only"  # that 400 is the SSE GET's, not initialize's
             and isinstance(exc, UpstreamHttpError)
             and exc.status == 400
         ):

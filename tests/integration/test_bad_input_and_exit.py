@@ -164,6 +164,18 @@ async def test_refused_connection_at_start_is_named_within_the_startup_timeout(
         assert "refused" in again["error"]["message"]
 
 
+async def test_a_refused_port_is_tried_for_the_whole_startup_timeout(tmp_path: Path) -> None:
+    # The answer is owed within --startup-timeout, and the relay uses all of it: the last wait
+    # is cut to what is left, not skipped (it gave up after 6 s of 8, 23 s of 30).
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+    async with raw_relay([url, "--startup-timeout", "8"], tmp_path) as relay:
+        started = trio.current_time()
+        answer = await relay.initialize()
+        waited = trio.current_time() - started
+    assert "refused the connection" in answer["error"]["message"]
+    assert 6.5 <= waited <= 9.5, waited
+
+
 async def test_http_error_status_reaches_the_client_with_an_excerpt(
     streamable: RunningServer, tmp_path: Path
 ) -> None:
