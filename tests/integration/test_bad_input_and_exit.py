@@ -145,6 +145,25 @@ async def test_a_client_id_that_looks_like_the_relays_own_is_answered(
     assert all(a["result"]["content"][0]["text"] == "mine" for a in answers)
 
 
+async def test_a_duplicate_id_in_flight_gets_one_error_and_the_original_its_one_answer(
+    streamable: RunningServer, tmp_path: Path
+) -> None:
+    async with raw_relay([streamable.url], tmp_path) as relay:
+        await relay.initialize()
+        await relay.start_slow_call(7, seconds=0.5, steps=1)
+        await relay.request(7, "tools/call", {"name": "echo", "arguments": {"text": "twin"}})
+        lines = [await relay.read_message(timeout=20) for _ in range(3)]
+        await relay.close_stdin()
+        rest = await relay.read_until_eof()
+    answers = [m for m in lines if m.get("id") == 7]
+    (refused,) = [m for m in answers if "error" in m]
+    (result,) = [m for m in answers if "result" in m]
+    assert refused["error"]["code"] == -32600
+    assert "request id 7 is already in flight; ids must be unique" in refused["error"]["message"]
+    assert result["result"]["content"][0]["text"] == "done"  # the slow call's, not the twin's
+    assert b'"id":7' not in rest  # nothing more for id 7
+
+
 async def test_refused_connection_at_start_is_named_within_the_startup_timeout(
     tmp_path: Path,
 ) -> None:
