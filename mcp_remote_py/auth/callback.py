@@ -9,6 +9,9 @@ The redirect URI is ``http://127.0.0.1:PORT/callback``: a loopback IP literal, n
 answer whose ``state`` is the one sent is accepted; any other (a forged or stale redirect) is
 answered 400 and discarded, and the wait goes on (2025-11-25 §Open Redirection: clients SHOULD
 "discard any results that do not include or have a mismatch with the original state").
+An answer with the right ``state`` but an ``iss`` that is not the authorization server's
+(``issuer_problem``, RFC 9207) ends the wait, answered 400 without showing the answer's error
+text, and the sign-in fails: the browser went through another authorization server.
 
 The browser is the user's default, as ``webbrowser`` finds it (``BROWSER`` honoured). When the
 relay runs, its stdin and stdout are the JSON-RPC channel: a browser that ``webbrowser`` would
@@ -24,7 +27,7 @@ import logging
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from urllib.parse import parse_qsl, urlsplit
 
@@ -36,6 +39,7 @@ from .errors import OAuthError
 __all__ = [
     "CALLBACK_PATH",
     "CallbackListener",
+    "issuer_problem",
     "open_callback_listener",
     "open_browser",
     "system_browser",
@@ -49,6 +53,43 @@ REQUEST_TIMEOUT = 10.0
 MAX_REQUEST_BYTES = 64 * 1024
 
 
+def issuer_problem(params: Mapping[str, str], issuer: str, *, required: bool) -> str | None:
+    """Why an authorization response must be refused for its ``iss`` (RFC 9207), or None.
+
+    ``issuer`` is the one recorded from the authorization server's validated metadata before
+    the browser opened; ``required`` is its ``authorization_response_iss_parameter_supported``.
+    2026-07-28 §Authorization Response Validation, applying RFC 9207 §2.4 before the code goes
+    to any token endpoint:
+
+    * a present ``iss`` is compared with the issuer by simple string comparison (RFC 3986
+      §6.2.1), advertised or not (the spec's local policy, for servers that send ``iss`` before
+      their metadata says so). ``params`` are already form-decoded (RFC 9207 §2.4); nothing
+      else is done to them: no case folding of scheme or host, no default-port elision, no
+      trailing slash, no percent-encoding normalisation (RFC 3986 §6.2.2-6.2.3), so
+      ``https://as.example/`` is not ``https://as.example``;
+    * an absent ``iss`` is refused only when the metadata promises one (RFC 9207 §2.4).
+
+    It applies to error responses alike: on a mismatch their ``error`` fields are neither acted
+    on nor shown.
+    """
+    iss = params.get("iss")
+    if iss is None:
+        if not required:
+            return None
+        return (
+            f"the sign-in answer carries no iss parameter, though the authorization server "
+            f"{issuer} says in its metadata that it sends one "
+            "(authorization_response_iss_parameter_supported); it was refused (RFC 9207 §2.4)"
+        )
+    if iss == issuer:
+        return None
+    return (
+        f"the sign-in answer names the issuer {iss[:200]!r}, not {issuer!r}, the authorization "
+        "server mcp-remote-py signed in with; it was refused as a possible mix-up attack "
+        "(RFC 9207 §2.4: the two must be the same string)"
+    )
+
+
 class CallbackListener:
     """The loopback HTTP server the authorization server redirects the browser to."""
 
@@ -57,6 +98,9 @@ class CallbackListener:
         listeners: list[trio.SocketListener],
         state: str,
         on_discarded: Callable[[str], None] | None = None,
+        *,
+        issuer: str | None = None,
+        issuer_required: bool = False,
     ) -> None:
         self._listeners = listeners
         self.port: int = listeners[0].socket.getsockname()[1]
@@ -66,6 +110,9 @@ class CallbackListener:
         self._done = trio.Event()
         self._on_discarded = on_discarded
         self.discarded = 0
+        # The issuer recorded before the browser opened, and whether its metadata promises iss.
+        self._issuer = issuer
+        self._issuer_required = issuer_required
 
     async def serve(self) -> None:
         """Answer browsers until cancelled (run it in a nursery)."""
@@ -104,6 +151,17 @@ class CallbackListener:
                 "for (its state does not match), so it was ignored. If you started a new "
                 "sign-in, use the newest browser tab.",
                 None,
+            )
+        if self._issuer is not None and issuer_problem(
+            params, self._issuer, required=self._issuer_required
+        ):
+            # Accepted, so the sign-in ends (with the error); its error text is not shown.
+            return (
+                400,
+                "This sign-in response does not come from the authorization server mcp-remote-py "
+                "signed in with (its iss does not match), so it was refused. Return to your MCP "
+                "client.",
+                params,
             )
         if "error" in params:
             detail = params.get("error_description") or params["error"]
@@ -163,12 +221,18 @@ def _page(text: str) -> str:
 
 
 async def open_callback_listener(
-    state: str, port: int = 0, *, on_discarded: Callable[[str], None] | None = None
+    state: str,
+    port: int = 0,
+    *,
+    on_discarded: Callable[[str], None] | None = None,
+    issuer: str | None = None,
+    issuer_required: bool = False,
 ) -> CallbackListener:
     """Bind 127.0.0.1:``port`` (0: any free port); ``serve()`` then answers, ``aclose()`` ends.
 
     Bound here, before anything else happens, so the redirect URI (and its port) is known for
-    the registration and the browser. Raises OAuthError when the port cannot be had.
+    the registration and the browser. ``issuer``/``issuer_required``: see ``issuer_problem``.
+    Raises OAuthError when the port cannot be had.
     """
     try:
         listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
@@ -178,7 +242,9 @@ async def open_callback_listener(
             "Another program uses that port: choose another with --callback-port, or 0 to let "
             "the system pick one",
         ) from None
-    return CallbackListener(listeners, state, on_discarded)
+    return CallbackListener(
+        listeners, state, on_discarded, issuer=issuer, issuer_required=issuer_required
+    )
 
 
 def open_browser(url: str, *, quiet_stdio: bool = True) -> bool:

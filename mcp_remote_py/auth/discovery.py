@@ -13,7 +13,13 @@ The look-ups, in the order the MCP authorization spec gives them:
   Metadata Discovery knows only RFC 8414, the first of them.)
 * 2025-03-26 §2.3 (a server without Protected Resource Metadata): the MCP server's origin is the
   authorization server, its RFC 8414 metadata is at the root, and without that the default
-  endpoints ``/authorize``, ``/token`` and ``/register`` there (§2.3.3).
+  endpoints ``/authorize``, ``/token`` and ``/register`` there (§2.3.3). That root document may
+  name an issuer with a path on the same origin (``_same_origin_issuer`` says why only there).
+
+Protected resource metadata must name its ``resource`` (RFC 9728 §2, §3.3), and it must be the
+MCP endpoint or a prefix of it on its origin (§7.3). Authorization server metadata must name the
+issuer it was looked up for (RFC 8414 §3.3); the issuer it states is the one recorded for the
+RFC 9207 ``iss`` check (2026-07-28 §Authorization Response Validation).
 
 Metadata requests carry no credential and none of the user's ``--header`` values (the
 authorization server is usually another origin); they follow redirects, never from https to
@@ -188,15 +194,30 @@ class AuthorizationServer:
 
     @classmethod
     def from_metadata(
-        cls, data: Mapping[str, object], *, issuer: str, metadata_url: str, allow_http: bool
+        cls,
+        data: Mapping[str, object],
+        *,
+        issuer: str,
+        metadata_url: str,
+        allow_http: bool,
+        origin_root: bool = False,
     ) -> AuthorizationServer:
         """Validate RFC 8414 / OpenID Connect Discovery metadata fetched from ``metadata_url``
-        for ``issuer``; OAuthError names what is wrong."""
+        for ``issuer``; OAuthError names what is wrong.
+
+        ``origin_root``: the document is the 2025-03-26 one, fetched from the MCP server's own
+        origin with no issuer known beforehand (see ``_same_origin_issuer``).
+        """
         where = f"the authorization server metadata at {metadata_url}"
         stated = data.get("issuer")
         # RFC 8414 §3.3: the issuer in the document MUST be the one the client looked up,
         # else the metadata must not be used (a mix-up defence). A trailing slash is forgiven.
-        if not isinstance(stated, str) or stated.rstrip("/") != issuer.rstrip("/"):
+        # What is kept is the document's own string: the issuer an RFC 9207 iss is compared
+        # with, as 2026-07-28 §Authorization Response Validation records it.
+        if not isinstance(stated, str) or not (
+            stated.rstrip("/") == issuer.rstrip("/")
+            or (origin_root and _same_origin_issuer(stated, issuer))
+        ):
             raise OAuthError(
                 f"{where} names the issuer {str(stated)[:200]!r}, not {issuer!r}; RFC 8414 §3.3 "
                 "forbids using it",
@@ -266,6 +287,32 @@ class AuthorizationServer:
             "Ask the server's operator to enable PKCE with S256 on the authorization server "
             "and to list it in code_challenge_methods_supported",
         )
+
+
+def _same_origin_issuer(stated: str, origin: str) -> bool:
+    """True when ``stated`` is an issuer URL on ``origin`` (any path, no query or fragment).
+
+    Only for the 2025-03-26 era (§2.3.2 Server Metadata Discovery), and only there: a server
+    without protected resource metadata, whose origin is its authorization server. That
+    revision has the client discard the MCP endpoint's path and fetch
+    ``/.well-known/oauth-authorization-server`` at the origin's root, so the client knows no
+    issuer beforehand, and an authorization server whose issuer has a path (``/oauth``) can be
+    found there and nowhere else: RFC 8414 §3.1 would put its metadata at
+    ``/.well-known/oauth-authorization-server/oauth``, which no 2025-03-26 client asks for.
+    RFC 8414 §3.3's rule exists against mix-up, a document served by one party naming another
+    party's issuer; a document the MCP server's own origin serves about an issuer on that same
+    origin is that origin speaking for itself (whoever can change one can change the other),
+    so nothing is mixed up. A document naming an issuer on another origin is still refused.
+    From 2025-06-18 on the issuer comes from protected resource metadata and the check is the
+    plain one.
+    """
+    try:
+        scheme, netloc, _, query = _split_http(stated)
+    except ValueError:
+        return False
+    if query or urlsplit(stated).fragment:  # RFC 8414 §2: an issuer has neither
+        return False
+    return f"{scheme}://{netloc}" == _origin(origin)
 
 
 def _strings(value: object) -> tuple[str, ...] | None:
@@ -370,14 +417,18 @@ async def _read_capped(response: httpx.Response) -> bytes:
 
 
 async def _authorization_server(
-    client: httpx.AsyncClient, issuer: str, *, allow_http: bool
+    client: httpx.AsyncClient, issuer: str, *, allow_http: bool, origin_root: bool = False
 ) -> AuthorizationServer | None:
     for url in authorization_server_metadata_urls(issuer):
         data = await fetch_json(client, url)
         if data is not None:
             log.debug("authorization server metadata found at %s", url)
             return AuthorizationServer.from_metadata(
-                data, issuer=issuer, metadata_url=url, allow_http=allow_http
+                data,
+                issuer=issuer,
+                metadata_url=url,
+                allow_http=allow_http,
+                origin_root=origin_root,
             )
     return None
 
@@ -419,7 +470,9 @@ async def discover(
         log.debug(
             "no protected resource metadata for %s; trying %s as the issuer", server_url, origin
         )
-        server = await _authorization_server(client, origin, allow_http=allow_http)
+        server = await _authorization_server(
+            client, origin, allow_http=allow_http, origin_root=True
+        )
         if server is None:
             check_endpoint_url(origin, "the MCP server", allow_http=allow_http)
             server = AuthorizationServer.default_endpoints(origin)
@@ -433,14 +486,24 @@ async def discover(
             "The server is misconfigured for OAuth: tell its operator",
         )
     resource = metadata.get("resource")
-    if resource is not None:
-        if not isinstance(resource, str) or not resource_covers(resource, server_url):
-            raise OAuthError(
-                f"{where} is for another resource ({str(resource)[:200]!r}), not "
-                f"{canonical_resource(server_url)}; RFC 9728 §7.3 forbids using it",
-                "Check the server URL; if it is right, tell the server's operator",
-            )
-        resource = canonical_resource(resource)
+    if resource is None:
+        # RFC 9728 §2: "resource" is REQUIRED, and §3.3: a client MUST NOT use metadata whose
+        # resource is not the one it asked about. A document that names none cannot be checked
+        # (it may be another server's), nor can its resource be the RFC 8707 one.
+        raise OAuthError(
+            f'{where} does not say which resource it describes (it has no "resource" '
+            "field, which RFC 9728 §2 requires), so it cannot be checked against "
+            f"{canonical_resource(server_url)} and RFC 9728 §3.3 forbids using it",
+            "The server's OAuth setup is incomplete: tell its operator that its protected "
+            f'resource metadata must include "resource": "{canonical_resource(server_url)}"',
+        )
+    if not isinstance(resource, str) or not resource_covers(resource, server_url):
+        raise OAuthError(
+            f"{where} is for another resource ({str(resource)[:200]!r}), not "
+            f"{canonical_resource(server_url)}; RFC 9728 §7.3 forbids using it",
+            "Check the server URL; if it is right, tell the server's operator",
+        )
+    resource = canonical_resource(resource)
     # RFC 9728 §7.6 leaves the choice among several to the client: the first is the primary.
     issuer = check_endpoint_url(
         servers[0], f"the authorization server named in {where}", allow_http=allow_http
@@ -454,7 +517,7 @@ async def discover(
         )
     return Discovery(
         server,
-        resource if isinstance(resource, str) else canonical_resource(server_url),
+        resource,
         metadata_url,
         _strings(metadata.get("scopes_supported")),
     )

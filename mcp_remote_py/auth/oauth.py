@@ -67,7 +67,15 @@ The stored credential's ``client`` holds the registration and where its tokens c
 ``registration`` (``static``, ``metadata_document`` or ``dynamic``), ``client_id``,
 ``client_secret`` (confidential clients), ``client_secret_expires_at``,
 ``token_endpoint_auth_method``, ``redirect_uris``, ``registered_scope``, and ``issuer``,
-``token_endpoint``, ``resource`` (None when not sent) and ``scope`` (granted).
+``token_endpoint``, ``resource`` (None when not sent) and ``scope`` (granted); and
+``registrations``: every registration this server's sign-ins have used, by the issuer of the
+authorization server that issued it (2026-07-28 §Authorization Server Binding, SEP-2352), so
+a registration is only ever presented to its own authorization server.
+
+When the server refuses a token, its protected resource metadata is read again: if it now
+names another authorization server than the one the tokens came from, they are dropped (not
+refreshed, not sent again) and the sign-in goes to the new one, registering anew there (SEP-2352);
+the "refused moments after a sign-in" guard does not apply to that sign-in.
 """
 
 from __future__ import annotations
@@ -175,11 +183,19 @@ class OAuthSession:
         if token is not None:
             self._flow.refused.add(token)
         reason = "the server requires signing in"
+        moved = False
         current = await self._flow.current(reload=True)
         if current is not None:
             if current.access_token not in self._flow.refused and not refresh_due(current):
                 return _header(current)  # another task or process has a newer token
-            if self._recently_issued(token) == "refresh":
+            # SEP-2352: tokens (and a refresh) from an authorization server the MCP server no
+            # longer names are worthless there, and must not be sent again: drop them and
+            # sign in with the new one, which registers the client anew.
+            why = await self._flow.moved_from(current)
+            if why is not None:
+                await self._flow.forget_tokens(why)
+                reason, moved = why, True
+            elif self._recently_issued(token) == "refresh":
                 reason = "the server refused the token that was just refreshed"
             elif current.refresh_token:
                 try:
@@ -198,7 +214,7 @@ class OAuthSession:
             )
         if not interactive:
             raise AuthorizationRequired(f"{reason} ({self._display})", self._display)
-        if trio.current_time() - self._flow.signed_in_at < RECENT:
+        if not moved and trio.current_time() - self._flow.signed_in_at < RECENT:
             # Signed in less than a minute ago, and already refused (and refreshing did not
             # help): another browser tab would end the same way.
             raise OAuthError(

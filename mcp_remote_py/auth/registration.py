@@ -4,7 +4,10 @@
 (``--oauth-client-id``, optional secret), else a Client ID Metadata Document URL where the
 authorization server supports them, else Dynamic Client Registration (RFC 7591). A registration
 stored with the tokens earlier is reused while it fits: same issuer, same redirect URI, a secret
-not expired, the scopes covered.
+not expired, the scopes covered. Registrations are kept by the issuer identifier of the
+authorization server that issued them (2026-07-28 §Authorization Server Binding, SEP-2352), so a
+server that moves to another authorization server gets a new registration there, and one that
+moves back finds its old one.
 
 A registration is a dict, kept as the stored credential's ``client`` (its fields are listed in
 ``oauth.py``).
@@ -30,8 +33,11 @@ from .scope import covers, scope_union
 from .token_endpoint import error_text, post_without_redirects
 
 __all__ = [
+    "application_type",
     "client_for_sign_in",
     "registered_port",
+    "registrations_by_issuer",
+    "remember_registration",
     "registration_auth_method",
     "static_auth_method",
 ]
@@ -47,6 +53,20 @@ def registration_auth_method(supported: tuple[str, ...]) -> str:
         if method in supported:
             return method
     return "none"
+
+
+def application_type(redirect_uri: str) -> str:
+    """The OpenID Connect ``application_type`` to register with.
+
+    2026-07-28 §Application Type and Redirect URI Constraints (SEP-837): clients MUST send one
+    during Dynamic Client Registration, since OIDC defaults a missing one to ``web``, which
+    conflicts with a loopback redirect; native applications, among them a program listening on
+    ``localhost``, SHOULD use ``native`` (OpenID Connect Registration 1.0 §2). mcp-remote-py's
+    redirect URI is always its loopback listener, so this is ``native``; ``web`` is for a
+    redirect URI on a host that is not this computer. Servers without OIDC ignore the field.
+    """
+    host = urlsplit(redirect_uri).hostname or ""
+    return "native" if is_loopback_host(host) else "web"
 
 
 def static_auth_method(has_secret: bool, supported: tuple[str, ...]) -> str:
@@ -71,14 +91,38 @@ async def client_for_sign_in(
 ) -> dict[str, Any]:
     """The client to sign in as, in the order of 2025-11-25 §Client Registration
     Approaches: pre-registered, a Client ID Metadata Document, Dynamic Client
-    Registration; a registration stored earlier (``old``) is reused."""
+    Registration; a registration stored earlier (``old``) is reused, but only with the
+    authorization server that issued it (``registrations_by_issuer``)."""
     server = discovery.server
-    same_issuer = old.get("issuer") == server.issuer
-    kind = old.get("registration")
+    known = registrations_by_issuer(old)
+    # 2026-07-28 §Authorization Server Binding (SEP-2352): client credentials belong to the
+    # authorization server that issued them, keyed by its issuer identifier; another one's are
+    # never presented here (RFC 6749 §2.2: client identifiers are unique to their server).
+    mine = known.get(server.issuer, {})
+    kind = mine.get("registration")
     if options.client_id:
+        elsewhere = [
+            issuer
+            for issuer, registration in known.items()
+            if issuer != server.issuer
+            and registration.get("registration") == "static"
+            and registration.get("client_id") == options.client_id
+        ]
+        if elsewhere and not (kind == "static" and mine.get("client_id") == options.client_id):
+            # SEP-2352: pre-registered credentials are specific to one authorization server;
+            # when the server's metadata names another, say so rather than try them there.
+            raise OAuthError(
+                f"the pre-registered client {options.client_id} (--oauth-client-id) was used "
+                f"with the authorization server {elsewhere[0]}, but {display} now names "
+                f"{server.issuer}; a client registered with one authorization server is not "
+                "one of another's (MCP 2026-07-28 §Authorization Server Binding)",
+                f"Register a client with {server.issuer} and pass its --oauth-client-id; if "
+                f"{options.client_id} is valid there too, `mcp-remote-py auth delete {display}` "
+                "forgets the old sign-in",
+            )
         secret = options.client_secret or None
-        if secret is None and kind == "static" and old.get("client_id") == options.client_id:
-            secret = old.get("client_secret") or None  # stored by an earlier auth login
+        if secret is None and kind == "static" and mine.get("client_id") == options.client_id:
+            secret = mine.get("client_secret") or None  # stored by an earlier auth login
         return {
             "registration": "static",
             "client_id": options.client_id,
@@ -88,10 +132,15 @@ async def client_for_sign_in(
             ),
             "redirect_uris": [redirect_uri],
         }
-    if same_issuer and kind == "static" and isinstance(old.get("client_id"), str):
-        return {**_registration_fields(old), "redirect_uris": [redirect_uri]}
-    if same_issuer and kind == "metadata_document" and server.client_id_metadata_documents:
-        return {**_registration_fields(old), "redirect_uris": [redirect_uri]}
+    if kind == "static" and isinstance(mine.get("client_id"), str):
+        return {**_registration_fields(mine), "redirect_uris": [redirect_uri]}
+    # A Client ID Metadata Document URL is portable: every authorization server that supports
+    # them resolves it itself, so it needs no binding (§Authorization Server Binding).
+    document = next(
+        (r for r in known.values() if r.get("registration") == "metadata_document"), None
+    )
+    if document is not None and server.client_id_metadata_documents:
+        return {**_registration_fields(document), "redirect_uris": [redirect_uri]}
     if options.client_metadata_url:
         if server.client_id_metadata_documents:
             url = _client_metadata_url(options.client_metadata_url)
@@ -106,13 +155,12 @@ async def client_for_sign_in(
             "documents; registering mcp-remote-py with it instead"
         )
     if (
-        same_issuer
-        and kind == "dynamic"
-        and redirect_uri in (old.get("redirect_uris") or [])
-        and not _secret_expired(old)
-        and (old.get("registered_scope") is None or covers(old["registered_scope"], scope))
+        kind == "dynamic"
+        and redirect_uri in (mine.get("redirect_uris") or [])
+        and not _secret_expired(mine)
+        and (mine.get("registered_scope") is None or covers(mine["registered_scope"], scope))
     ):
-        return _registration_fields(old)
+        return _registration_fields(mine)
     if server.registration_endpoint is None:
         raise OAuthError(
             f"the authorization server {server.issuer} offers no way for mcp-remote-py to "
@@ -145,6 +193,7 @@ async def _register(
     method = registration_auth_method(server.token_endpoint_auth_methods)
     metadata: dict[str, Any] = {
         "client_name": client_name,
+        "application_type": application_type(redirect_uri),
         "redirect_uris": [redirect_uri],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
@@ -205,6 +254,35 @@ async def _register(
         "registered_scope": registered_scope if isinstance(registered_scope, str) else scope,
         "issuer": server.issuer,
     }
+
+
+def registrations_by_issuer(stored: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The client registrations a stored credential's ``client`` holds, by the issuer
+    identifier of the authorization server each belongs to (SEP-2352).
+
+    ``registrations`` keeps every one this server's credential has used; the top-level fields
+    are the one in use, bound to ``issuer`` (a credential stored before ``registrations``
+    existed has only those). A registration without an issuer is bound to nothing and never
+    reused.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    kept = stored.get("registrations")
+    if isinstance(kept, Mapping):
+        for issuer, registration in kept.items():
+            if isinstance(issuer, str) and isinstance(registration, Mapping):
+                found[issuer] = dict(registration)
+    issuer = stored.get("issuer")
+    if isinstance(issuer, str) and stored.get("client_id"):
+        found[issuer] = _registration_fields(stored)
+    return found
+
+
+def remember_registration(
+    stored: Mapping[str, Any], client: Mapping[str, Any], issuer: str
+) -> dict[str, dict[str, Any]]:
+    """``registrations`` to store after signing in at ``issuer`` as ``client``: the ones
+    known before, with this one under its issuer (replacing what that issuer had)."""
+    return {**registrations_by_issuer(stored), issuer: _registration_fields(client)}
 
 
 def registered_port(known: Mapping[str, Any]) -> int:

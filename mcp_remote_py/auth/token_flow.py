@@ -30,8 +30,9 @@ from authlib.common.security import generate_token  # type: ignore[import-untype
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri  # type: ignore[import-untyped]
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
 
+from ..core.errors import UpstreamError
 from ..shell.net import NetworkOptions, describe_network_error, display_url
-from .callback import CallbackListener, open_callback_listener, system_browser
+from .callback import CallbackListener, issuer_problem, open_callback_listener, system_browser
 from .challenge import Challenge, bearer_challenge
 from .credential import Credential, canonical_server_key
 from .discovery import (
@@ -50,7 +51,7 @@ from .locks import (
     lock_path,
 )
 from .oauth_options import OAuthOptions
-from .registration import client_for_sign_in, registered_port
+from .registration import client_for_sign_in, registered_port, remember_registration
 from .scope import covers, granted_scope, scope_union
 from .store import CredentialStore, CredentialStoreError
 from .token_endpoint import (
@@ -262,7 +263,9 @@ class TokenFlow:
         resource = self._resource(discovery)
         state = generate_token(43)
         verifier = generate_token(64)  # RFC 7636 §4.1: 43-128 unreserved characters
-        callback = await self._listen(known, state)
+        # 2026-07-28 §Authorization Response Validation: the issuer of the validated metadata is
+        # recorded with this sign-in's state and PKCE verifier, before the browser opens.
+        callback = await self._listen(known, state, server)
         try:
             client = await client_for_sign_in(
                 self._client,
@@ -318,6 +321,7 @@ class TokenFlow:
                     "token_endpoint": server.token_endpoint,
                     "resource": resource,
                     "scope": tokens.scope or scope,
+                    "registrations": remember_registration(known, client, server.issuer),
                 },
             )
             await self._save(credential)
@@ -326,21 +330,31 @@ class TokenFlow:
         self._notify(f"signed in to {self._display}")
         return credential
 
-    async def _listen(self, known: Mapping[str, Any], state: str) -> CallbackListener:
+    async def _listen(
+        self, known: Mapping[str, Any], state: str, server: AuthorizationServer
+    ) -> CallbackListener:
         """The callback listener: on the chosen port; else on the one the stored
         registration's redirect URI names (so that registration stays valid), or on any free
         one when that is taken."""
-        if self._options.callback_port > 0:
+
+        async def listen(port: int) -> CallbackListener:
             return await open_callback_listener(
-                state, self._options.callback_port, on_discarded=self._notify
+                state,
+                port,
+                on_discarded=self._notify,
+                issuer=server.issuer,
+                issuer_required=server.iss_parameter,
             )
+
+        if self._options.callback_port > 0:
+            return await listen(self._options.callback_port)
         port = registered_port(known)
         if port:
             try:
-                return await open_callback_listener(state, port, on_discarded=self._notify)
+                return await listen(port)
             except OAuthError:
                 log.info("port %d is taken; the sign-in listens on another one", port)
-        return await open_callback_listener(state, 0, on_discarded=self._notify)
+        return await listen(0)
 
     async def _present(self, url: str) -> None:
         self._notify(
@@ -358,6 +372,20 @@ class TokenFlow:
             self._notify("could not open a browser: open the URL above yourself")
 
     def _authorization_code(self, params: Mapping[str, str], server: AuthorizationServer) -> str:
+        # RFC 9207 §2.4 first, for error answers too: an answer from another authorization
+        # server (a mix-up attack) is neither redeemed nor are its error fields acted on.
+        problem = issuer_problem(params, server.issuer, required=server.iss_parameter)
+        if problem is not None:
+            raise OAuthError(
+                problem,
+                "Sign in again; if it happens again, tell the server's operator: its "
+                "authorization server "
+                + (
+                    "promises an iss parameter in its sign-in answers and sends none"
+                    if params.get("iss") is None
+                    else "answers with an issuer other than the one its metadata names"
+                ),
+            )
         error = params.get("error")
         if error is not None:
             detail = error_text(params.get("error_description"))
@@ -367,16 +395,6 @@ class TokenFlow:
                     f"the sign-in to {self._display} was declined ({text})", self._display
                 )
             raise OAuthError(f"the authorization server refused the sign-in ({text})")
-        # RFC 9207 §2.4: an iss that is not the issuer means the answer came from another
-        # authorization server (a mix-up attack); a server that promises iss must send it.
-        iss = params.get("iss")
-        if (iss is not None or server.iss_parameter) and (
-            iss is None or iss.rstrip("/") != server.issuer.rstrip("/")
-        ):
-            raise OAuthError(
-                f"the sign-in answer names the issuer {error_text(iss)!r}, not "
-                f"{server.issuer!r}; it was refused (RFC 9207)"
-            )
         code = params.get("code")
         if not code:
             raise OAuthError("the sign-in answer carried no authorization code")
@@ -388,9 +406,9 @@ class TokenFlow:
         if challenge is not None:
             self.challenge = challenge
 
-    async def _discover(self) -> Discovery:
+    async def _discover(self, *, fresh: bool = False) -> Discovery:
         hint = self.challenge.resource_metadata if self.challenge is not None else None
-        if self._discovery is None or hint != self._discovery_hint:
+        if fresh or self._discovery is None or hint != self._discovery_hint:
             self._discovery = await discover(
                 self._client,
                 self._url,
@@ -399,6 +417,39 @@ class TokenFlow:
             )
             self._discovery_hint = hint
         return self._discovery
+
+    async def moved_from(self, credential: Credential) -> str | None:
+        """Why ``credential`` (its token just refused) is for an authorization server the MCP
+        server no longer names, or None.
+
+        2026-07-28 §Authorization Server Binding (SEP-2352): a change of authorization server
+        is detected through updated protected resource metadata, and the client must then
+        re-register with the new one, never reuse the old one's credentials; §Token Handling:
+        tokens of another authorization server are not sent. So, after a 401, the metadata is
+        read again (not the copy of this process) and its issuer compared with the one the
+        tokens came from. When the look-up fails, None: the caller goes on as before.
+        """
+        stored = (credential.client or {}).get("issuer")
+        if not isinstance(stored, str):
+            return None
+        try:
+            discovery = await self._discover(fresh=True)
+        except UpstreamError as exc:
+            log.info("could not look up %s's authorization server again: %s", self._display, exc)
+            return None
+        issuer = discovery.server.issuer
+        if issuer == stored:
+            return None
+        return (
+            f"{self._display} now names the authorization server {issuer}, not {stored} "
+            "where it was signed in to"
+        )
+
+    async def forget_tokens(self, why: str) -> None:
+        """Remove the stored tokens, saying ``why`` (their registration stays known to this
+        process, and is stored again with the next sign-in's)."""
+        self._notify(f"{why}; its stored tokens were removed")
+        await self._drop()
 
     async def probe(self) -> None:
         """Ask the server, without a token, for its 401 challenge (for ``login``)."""
