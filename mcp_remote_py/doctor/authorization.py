@@ -1,7 +1,13 @@
 """The Auth checks: were the credentials accepted, and if not, what does the server's 401 ask for?
 
 A refusal is explained from its ``WWW-Authenticate`` challenge and the server's RFC 9728
-protected-resource metadata, and answered with the command that stores a token.
+protected-resource metadata, and answered with the command that stores a token. Then
+(``auth.setup``) the relay's own discovery is run as a sign-in would run it, and what the
+authorization server asks for under 2026-07-28 (basic/authorization: ``iss`` in the
+authorization response, Client ID Metadata Documents, the grants it offers) is set beside
+what the relay will do: which registration, which checks. A setup the relay refuses (metadata
+without ``resource``, an issuer that does not match, no PKCE S256) is a FAIL naming the
+server's mistake, in the words the relay would use.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from typing import Any
 import httpx
 import trio
 
-from ..core.errors import UpstreamHttpError
+from ..auth.discovery import AuthorizationServer, discover, fetch_json
+from ..auth.errors import OAuthError
+from ..core.errors import UpstreamError, UpstreamHttpError
 from ..shell.net import NetworkOptions, build_client, display_url, same_origin
 from .http_checks import parse_www_authenticate
 from .http_probe import Probe
@@ -110,6 +118,150 @@ async def check_auth(report: Report, target: Target, probe: Probe, session: Sess
             "client config's env block)"
         )
     report.add("auth.status", section, FAIL, summary, details=details, fix=fix)
+    if not target.user_auth and target.options.oauth is not None:
+        await _sign_in_setup(report, target, metadata_url)
+
+
+# RFC 8414 §2: grant_types_supported defaults to these when the metadata omits it.
+_DEFAULT_GRANTS = ("authorization_code", "implicit")
+
+
+async def _sign_in_setup(report: Report, target: Target, advertised: str | None) -> None:
+    """``auth.setup``: discovery as the relay's sign-in runs it, and what the relay will do."""
+    section = "Auth"
+    settings = target.options.oauth
+    assert settings is not None
+    async with build_client(_plain(target)) as client:
+        try:
+            with trio.fail_after(30):
+                found = await discover(
+                    client,
+                    str(target.url),
+                    resource_metadata_url=advertised,
+                    allow_http=settings.allow_http,
+                )
+                found.server.check_pkce()
+                raw = (
+                    await fetch_json(client, found.server.metadata_url)
+                    if found.server.metadata_url
+                    else None
+                )
+        except OAuthError as exc:
+            report.add(
+                "auth.setup",
+                section,
+                FAIL,
+                f"the relay cannot sign in to this server: {exc}",
+                fix=exc.hint or "Tell the server's operator",
+            )
+            return
+        except (UpstreamError, trio.TooSlowError) as exc:
+            what = exc.advice() if isinstance(exc, UpstreamError) else "no answer within 30 s"
+            report.add(
+                "auth.setup",
+                section,
+                WARN,
+                f"could not read the server's authorization setup: {what}",
+            )
+            return
+    server = found.server
+    grants = _grants(raw)
+    registration, status = _registration(server, settings.client_id, settings.client_metadata_url)
+    details = [
+        f"authorization server {server.issuer}"
+        + (
+            f" (metadata {server.metadata_url})"
+            if server.metadata_url
+            else " (no metadata: the 2025-03-26 default endpoints on the server's origin)"
+        ),
+        f"tokens are asked for the resource {found.resource} (RFC 8707)",
+        "iss in the authorization response (RFC 9207): "
+        + (
+            "promised, so the relay refuses a response without it and checks it against the issuer"
+            if server.iss_parameter
+            else "not promised; the relay checks one if it comes"
+        ),
+        "Client ID Metadata Documents: "
+        + ("supported" if server.client_id_metadata_documents else "not supported")
+        + "; Dynamic Client Registration: "
+        + ("offered" if server.registration_endpoint else "not offered"),
+        f"grants offered: {', '.join(grants)}",
+        f"the relay will {registration}",
+    ]
+    summary = (
+        f"sign-in at {server.issuer}: the relay opens the browser (authorization code with "
+        "PKCE S256)"
+        + ("" if "authorization_code" in grants else ", which the server does not list")
+    )
+    report.add(
+        "auth.setup",
+        section,
+        status,
+        summary,
+        details=details,
+        fix="Register a client with the server's operator and pass --oauth-client-id ID"
+        if status == FAIL
+        else "",
+        data={
+            "issuer": server.issuer,
+            "iss_parameter": server.iss_parameter,
+            "client_id_metadata_documents": server.client_id_metadata_documents,
+            "registration_endpoint": server.registration_endpoint is not None,
+            "grants": list(grants),
+        },
+    )
+
+
+def _grants(raw: dict[str, object] | None) -> tuple[str, ...]:
+    listed = raw.get("grant_types_supported") if raw is not None else None
+    if isinstance(listed, list) and all(isinstance(g, str) for g in listed) and listed:
+        return tuple(str(g) for g in listed)
+    return _DEFAULT_GRANTS
+
+
+def _registration(
+    server: AuthorizationServer, client_id: str | None, metadata_url: str | None
+) -> tuple[str, str]:
+    """What client the relay will sign in as (2026-07-28 client-registration: pre-registered,
+    else a Client ID Metadata Document, else Dynamic Client Registration), and the status."""
+    if client_id:
+        return f"sign in as the pre-registered client {client_id} (--oauth-client-id)", PASS
+    if metadata_url and server.client_id_metadata_documents:
+        return f"use the Client ID Metadata Document {metadata_url} as its client_id", PASS
+    if server.registration_endpoint is not None:
+        note = (
+            " (--client-metadata-url is given, but the server does not support the documents)"
+            if metadata_url
+            else (
+                "; the server supports Client ID Metadata Documents too: --client-metadata-url "
+                "URL makes the relay use one"
+                if server.client_id_metadata_documents
+                else ""
+            )
+        )
+        return (
+            "register by Dynamic Client Registration (application_type native, as SEP-837 "
+            "asks; deprecated by 2026-07-28 but kept for servers without the documents)" + note,
+            PASS,
+        )
+    if server.client_id_metadata_documents:
+        return (
+            "need a Client ID Metadata Document: the server supports only those; pass "
+            "--client-metadata-url URL (or --oauth-client-id)",
+            WARN,
+        )
+    return "find no way to register: the server offers neither registration nor documents", FAIL
+
+
+def _plain(target: Target) -> NetworkOptions:
+    """The network options without the user's headers: the metadata may be on another origin."""
+    return NetworkOptions(
+        connect_timeout=target.net.connect_timeout,
+        ca_file=target.net.ca_file,
+        insecure=target.net.insecure,
+        ipv4=target.net.ipv4,
+        tcp_keepalive=0,
+    )
 
 
 async def _protected_resource_metadata(
@@ -131,14 +283,7 @@ async def _protected_resource_metadata(
     if path and path != "/":
         candidates.append(url.copy_with(path=well_known + path, query=None))
     candidates.append(url.copy_with(path=well_known, query=None))
-    plain = NetworkOptions(
-        connect_timeout=target.net.connect_timeout,
-        ca_file=target.net.ca_file,
-        insecure=target.net.insecure,
-        ipv4=target.net.ipv4,
-        tcp_keepalive=0,
-    )
-    async with build_client(plain) as client:
+    async with build_client(_plain(target)) as client:
         for candidate in candidates:
             try:
                 with trio.fail_after(10):
