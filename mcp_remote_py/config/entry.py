@@ -28,16 +28,19 @@ from ..auth.errors import CredentialStoreError
 from ..auth.store_files import locked
 from .file import dump_config, load_config
 
-# Header names whose values are credentials.
-_SECRET_HEADER = re.compile(
-    r"(?i)^(authorization|proxy-authorization|cookie|x-api-key|api-key|apikey"
-    r"|.*token.*|.*secret.*|.*password.*|.*-key)$"
-)
 AUTH_SCHEME = re.compile(r"(?i)^(bearer|basic|token|digest|apikey)\s+")
 VARIABLE_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_SECRET_QUERY = re.compile(
-    r"(?i)(^|&)(access_token|token|api[_-]?key|key|secret|password|client_secret|auth)="
+# Names (of a header or a query parameter) that say their value is a credential, judged word by
+# word: "X-Auth-Token", "x_api_key", "googleApiKey", "AUTH" are split at "-", "_", "." and case
+# changes. A word that holds one of _SECRET_PARTS ("accesstoken", "clientsecret", "apikey"), or
+# is one of _SECRET_WORDS, makes it a credential; a last word of _PLAIN_LAST does not
+# ("X-Auth-Email", "token_type" name what the credential is, not it).
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_SECRET_PARTS = re.compile(r"token|secret|passw|credential|apikey|cookie")
+_SECRET_WORDS = frozenset(
+    {"auth", "authorization", "key", "sig", "signature", "jwt", "pwd", "bearer", "accesskey"}
 )
+_PLAIN_LAST = frozenset({"email", "user", "username", "type", "scheme", "method", "mode", "id"})
 
 
 class ConfigError(Exception):
@@ -133,23 +136,34 @@ def relay_args_from_namespace(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def names_a_secret(name: str) -> bool:
+    """Whether a header or query parameter of this name carries a credential: Authorization,
+    Cookie, X-Auth, X-Auth-Token, X-API-Key, Api-Key, api_token, access_token, googleApiKey, sig
+    (see _WORDS)."""
+    words = [word.lower() for word in _WORDS.findall(name)]
+    if not words or words[-1] in _PLAIN_LAST:
+        return False
+    return any(word in _SECRET_WORDS or _SECRET_PARTS.search(word) for word in words)
+
+
 def literal_secrets(url: str, headers: Sequence[str]) -> list[str]:
     """Why writing this URL and these ``--header`` values would put a secret in the file."""
-    from urllib.parse import urlsplit
+    from urllib.parse import parse_qsl, urlsplit
 
     problems: list[str] = []
     try:
         parts = urlsplit(url)
         if parts.password:
             problems.append("the URL carries a password (user:password@)")
-        if parts.query and _SECRET_QUERY.search(parts.query):
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if any(value and names_a_secret(name) for name, value in query):
             problems.append("the URL's query carries a token-like parameter")
     except ValueError:
         pass
     for header in headers:
         name, _, value = header.partition(":")
         name, value = name.strip(), value.strip()
-        if not _SECRET_HEADER.match(name):
+        if not names_a_secret(name):
             continue
         rest = AUTH_SCHEME.sub("", value)
         if rest and VARIABLE_REFERENCE.sub("", rest).strip():

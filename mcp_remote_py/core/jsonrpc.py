@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import json
+import re
 from typing import Any
 
 from .eras import PROTOCOL_VERSION_KEY, request_version
@@ -22,6 +24,7 @@ from .eras import PROTOCOL_VERSION_KEY, request_version
 __all__ = [
     "CONNECTION_LOST",
     "INVALID_REQUEST",
+    "MAX_DEPTH",
     "PARSE_ERROR",
     "REQUEST_BLOCKED",
     "RELAY_FAILURE",
@@ -36,6 +39,7 @@ __all__ = [
     "encode",
     "error_response",
     "line",
+    "nesting_exceeds",
     "parse_message",
     "parse_payload",
 ]
@@ -45,6 +49,14 @@ RequestId = str | int
 # One-line messages longer than this keep only their line, not their parsed form as well, and are
 # classified from their envelope alone (see _envelope).
 KEEP_PARSED_BELOW = 1 << 20
+
+# The deepest a message may nest arrays and objects, itself counted as the first level. Whatever
+# touches a message after the parser recurses a level at a time in Python, and Python stops at
+# 1000 frames: copy.deepcopy (the captured initialize, logging/setLevel, resources/subscribe)
+# takes two frames a level, so a message 600 deep parsed fine and then killed the relay. 256
+# leaves room for that and for the frames beneath; MCP messages nest a few levels and JSON
+# Schemas a few dozen (the Python SDK's parser refuses over 200, serde_json over 128).
+MAX_DEPTH = 256
 
 # JSON-RPC 2.0 reserved codes.
 PARSE_ERROR = -32700
@@ -160,6 +172,82 @@ def _classify(body: Any, raw: bytes | str) -> Message:
     )
 
 
+class _TooDeep(ValueError):
+    """Well-formed JSON nested deeper than MAX_DEPTH (the id is kept so the error can answer
+    the request)."""
+
+    def __init__(self, request_id: RequestId | None) -> None:
+        super().__init__(f"nested deeper than {MAX_DEPTH} levels")
+        self.request_id = request_id
+
+
+# What nesting_exceeds keeps of a message: quotes and brackets; and how each bracket moves the
+# depth.
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[]{}')
+_STRING = re.compile(rb'"[^"]*"')
+_STEP = [0] * 256
+_STEP[0x5B] = _STEP[0x7B] = 1  # [ {
+_STEP[0x5D] = _STEP[0x7D] = -1  # ] }
+# Below this size the brackets are counted; above, found one by one up to the limit (memchr),
+# which stops early in a large structured message and costs one pass in a large text.
+_COUNT_BELOW = 1 << 16
+
+
+def _openers_exceed(data: bytes, limit: int) -> bool:
+    """Whether ``data`` has more than ``limit`` opening brackets, strings included: more than
+    any nesting deeper than ``limit`` needs, so False settles it."""
+    if len(data) <= 2 * limit:
+        return False
+    if len(data) < _COUNT_BELOW:
+        return data.count(b"[") + data.count(b"{") > limit
+    found = 0
+    for opener in (b"[", b"{"):
+        pos = data.find(opener)
+        while pos >= 0:
+            found += 1
+            if found > limit:
+                return True
+            pos = data.find(opener, pos + 1)
+    return False
+
+
+def nesting_exceeds(data: bytes | str, limit: int = MAX_DEPTH) -> bool:
+    """Whether well-formed JSON ``data`` nests arrays and objects more than ``limit`` deep.
+
+    A message with no more than ``limit`` brackets (nearly all) costs a count. The rest cost a
+    few passes over their bytes in C, none of them per value, so a 5 MB structured result is
+    not parsed twice: escaped backslashes and quotes are dropped (what is left of each string
+    lies between two plain quotes), then every byte but quotes and brackets, then the strings,
+    leaving the brackets outside strings in order. Taking out the innermost pairs a few times
+    empties most; the others have their depth summed up bracket by bracket.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if not _openers_exceed(raw, limit):
+        return False
+    if b"\\" in raw:  # one memchr; the replacements cost more, and most data has no escape
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in skeleton:  # strings that hold brackets
+        skeleton = _STRING.sub(b"", skeleton)
+    reduced = skeleton
+    for _ in range(min(8, limit // 2)):  # each pass takes out one or two levels
+        reduced = reduced.replace(b"[]", b"").replace(b"{}", b"")
+        if not reduced:
+            return False
+    return _deepest(skeleton) > limit
+
+
+def _deepest(skeleton: bytes) -> int:
+    return max(itertools.accumulate(map(_STEP.__getitem__, skeleton)), default=0)
+
+
+def _check_depth(data: bytes | str, body: Any) -> None:
+    if nesting_exceeds(data):
+        raw_id = body.get("id") if isinstance(body, dict) else None
+        valid = isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool)
+        raise _TooDeep(raw_id if valid else None)
+
+
 def _require_utf8(data: bytes) -> None:
     # json.loads would also take UTF-16 and UTF-32 bytes; MCP messages are UTF-8 only.
     if json.detect_encoding(data) != "utf-8":
@@ -263,14 +351,19 @@ def _envelope(data: bytes | str) -> dict[str, Any] | None:
 
 def _loads(data: bytes | str, one_line: bool) -> Any:
     """``data`` parsed: in full, or (one-line messages above KEEP_PARSED_BELOW, whose parsed form
-    is never kept) only its envelope. Raises ValueError, UnicodeDecodeError or RecursionError."""
+    is never kept) only its envelope. Raises ValueError, UnicodeDecodeError, RecursionError, or
+    _TooDeep for JSON nested deeper than MAX_DEPTH (checked here, so that nothing after the
+    parser recurses further)."""
     if isinstance(data, bytes):
         _require_utf8(data)
     if one_line and len(data) > KEEP_PARSED_BELOW:
         members = _envelope(data)
         if members is not None:
+            _check_depth(data, members)
             return members
-    return json.loads(data)
+    body = json.loads(data)
+    _check_depth(data, body)
+    return body
 
 
 def _spans_lines(data: bytes | str) -> bool:
@@ -279,11 +372,19 @@ def _spans_lines(data: bytes | str) -> bool:
     return "\n" in data or "\r" in data
 
 
+def _too_deep(what: str) -> str:
+    return (
+        f"{what} nests arrays and objects deeper than {MAX_DEPTH} levels, more than the relay "
+        "takes (nesting too deep)"
+    )
+
+
 def parse_message(line: bytes) -> Message:
     """Parse one line from the client into a single classified message.
 
-    Raises MessageError with -32700 for bytes that are not UTF-8 JSON and -32600 for JSON that is
-    not a JSON-RPC message. Batches are refused on the client side: MCP since 2025-06-18 has none,
+    Raises MessageError with -32700 for bytes that are not UTF-8 JSON (or nest deeper than
+    MAX_DEPTH; the error keeps the request's id) and -32600 for JSON that is not a JSON-RPC
+    message. Batches are refused on the client side: MCP since 2025-06-18 has none,
     and stdio clients do not send them.
     """
     try:
@@ -292,10 +393,12 @@ def parse_message(line: bytes) -> Message:
         raise MessageError(
             PARSE_ERROR, f"the line is not valid UTF-8 (byte {exc.start}): JSON-RPC needs UTF-8"
         ) from None
+    except _TooDeep as exc:
+        raise MessageError(PARSE_ERROR, _too_deep("the line"), exc.request_id) from None
     except ValueError as exc:
         raise MessageError(PARSE_ERROR, f"the line is not valid JSON: {exc}") from None
     except RecursionError:
-        raise MessageError(PARSE_ERROR, "the line is JSON nested too deeply to decode") from None
+        raise MessageError(PARSE_ERROR, _too_deep("the line")) from None
     if isinstance(body, list):
         raise MessageError(INVALID_REQUEST, "JSON-RPC batches are not supported on stdio")
     message = _classify(body, line)
@@ -318,10 +421,12 @@ def parse_payload(data: bytes | str) -> list[Message]:
     one_line = not _spans_lines(data)
     try:
         body = _loads(data, one_line)
+    except _TooDeep:
+        raise MessageError(PARSE_ERROR, _too_deep("the server's message")) from None
     except ValueError as exc:  # UnicodeDecodeError included
         raise MessageError(PARSE_ERROR, f"the server sent data that is not JSON: {exc}") from None
     except RecursionError:
-        raise MessageError(PARSE_ERROR, "the server sent JSON nested too deeply") from None
+        raise MessageError(PARSE_ERROR, _too_deep("the server's message")) from None
     if isinstance(body, list):
         # 2025-03-26 §Transports allows a batch; its elements are re-encoded one per line.
         return [_classify(item, b"") for item in body]

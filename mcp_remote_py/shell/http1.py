@@ -10,10 +10,17 @@ What it does:
 
 * Keep-alive: a connection goes back to the pool once its answer's body has been read to the end,
   and is reused only if the server did not close it meanwhile (the socket is not readable) and it
-  has been idle less than ``KEEPALIVE_EXPIRY``.
+  has been idle less than ``KEEPALIVE_EXPIRY``. An HTTP/1.0 answer, or one with ``Connection:
+  close``, ends its connection (as h11 does: a 1.0 server's keep-alive is not worth trusting).
 * Framing of answers (RFC 9112 §6.3): no body for HEAD, 1xx, 204 and 304; chunked transfer coding
   (chunk extensions and trailers are read and dropped); Content-Length; otherwise until the server
   closes. Interim 1xx answers are skipped. Bare LF line ends are accepted, as h11 does.
+* What the server decides is bounded, and breaking a bound is the request's ``MalformedAnswer``
+  (a ``RemoteProtocolError``; ``net.describe_network_error`` makes it a ProtocolViolation, not a
+  lost connection): a head of at most ``MAX_HEAD``, at most ``MAX_INTERIM`` interim answers
+  before the final one, a Content-Length of at most ``MAX_LENGTH_DIGITS`` digits, trailers of
+  at most ``MAX_TRAILERS`` lines and ``MAX_HEAD`` bytes. Header names must be tokens and values
+  may not hold NUL or a bare CR (RFC 9110 §5.5, §5.6.2), as h11 requires.
 * Timeouts from the request's ``timeout`` extension (connect, which includes the TLS handshake;
   read, per receive; write), raised as httpx's exceptions, and every failure as the httpx
   exception httpcore would raise, with the OS or TLS error as its cause, so
@@ -40,11 +47,16 @@ from typing import Any
 import httpx
 import trio
 
-__all__ = ["Http1Transport"]
+__all__ = ["Http1Transport", "MalformedAnswer"]
 
 READ_SIZE = 65536
-MAX_HEAD = 65536  # status line and headers of one answer
+MAX_HEAD = 65536  # status line and headers of one answer; also the trailers of a chunked body
 MAX_LINE = 8192  # a chunk-size line or a trailer field
+MAX_INTERIM = 10  # 1xx answers before the final one (a 100 and a 103 or two, in practice)
+MAX_TRAILERS = 100  # trailer fields after a chunked body
+# 10**19 bytes is more than anyone sends; a longer number is no length (and past 4300 digits
+# Python's int() refuses it with a ValueError).
+MAX_LENGTH_DIGITS = 19
 # uvicorn and Node's http server close a connection after 5 s idle (httpx also expires its own
 # at 5 s). Giving one up at 4 s means a request is never written to a connection the server is
 # closing at that moment, which would lose it: RFC 9112 §9.3.1 forbids resending a POST.
@@ -57,6 +69,11 @@ _FORBIDDEN_IN_VALUES = re.compile(rb"[\r\n\0]")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2
 
 SocketOption = tuple[int, int, int]
+
+
+class MalformedAnswer(httpx.RemoteProtocolError):
+    """The server's answer breaks HTTP/1.1 or one of this transport's bounds: it came, and it is
+    not usable (unlike a connection that broke off). Never quotes header values or body bytes."""
 
 
 class _Connection:
@@ -118,7 +135,7 @@ class _Connection:
                 del buffer[: end + 1]
                 return line
             if len(buffer) > MAX_LINE:
-                raise httpx.RemoteProtocolError("the server sent a line of over 8 KiB in a body")
+                raise MalformedAnswer("the server sent a line of over 8 KiB in a body")
             start = len(buffer)
             data = await self.receive()
             if not data:
@@ -203,13 +220,10 @@ class _Body(httpx.AsyncByteStream):
             size_text = line.split(b";", 1)[0].strip(b" \t")
             if not _HEX.fullmatch(size_text) or len(size_text) > 16:
                 # Not quoted: a broken body's bytes may be anything, tokens included.
-                raise httpx.RemoteProtocolError(
-                    f"the server sent a bad chunk-size line ({len(line)} bytes)"
-                )
+                raise MalformedAnswer(f"the server sent a bad chunk-size line ({len(line)} bytes)")
             remaining = int(size_text, 16)
             if remaining == 0:
-                while await connection.read_line():
-                    pass  # trailer fields: nothing here uses them
+                await _skip_trailers(connection)
                 return
             while remaining:
                 if buffer:
@@ -226,12 +240,26 @@ class _Body(httpx.AsyncByteStream):
                 remaining -= len(part)
                 yield part
             if await connection.read_line():
-                raise httpx.RemoteProtocolError("the server sent a chunk longer than it said")
+                raise MalformedAnswer("the server sent a chunk longer than it said")
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:  # not read to the end: what is left on it is unknown
             await self._transport._discard(connection)
+
+
+async def _skip_trailers(connection: _Connection) -> None:
+    """The trailer section after the last chunk (RFC 9112 §7.1.2), read and dropped: nothing
+    here uses trailers. Bounded like a head, so a server cannot hold the body open with them."""
+    lines = size = 0
+    while line := await connection.read_line():
+        lines += 1
+        size += len(line) + 2
+        if lines > MAX_TRAILERS or size > MAX_HEAD:
+            raise MalformedAnswer(
+                f"the server sent over {MAX_TRAILERS} trailer fields or 64 KiB of them after a "
+                "chunked body"
+            )
 
 
 class Http1Transport(httpx.AsyncBaseTransport):
@@ -410,7 +438,7 @@ async def _read_head(connection: _Connection) -> Head:
         if match:
             break
         if len(buffer) > MAX_HEAD:
-            raise httpx.RemoteProtocolError("the server's answer has over 64 KiB of headers")
+            raise MalformedAnswer("the server's answer has over 64 KiB of headers")
         scanned = len(buffer)
         data = await connection.receive()
         if not data:
@@ -420,6 +448,8 @@ async def _read_head(connection: _Connection) -> Head:
         buffer += data
     text = bytes(buffer[: match.start()])
     del buffer[: match.end()]
+    if b"\0" in text or text.count(b"\r") != text.count(b"\r\n"):
+        raise MalformedAnswer(_forbidden_in(text))
     lines = text.split(b"\n")
     status_line = lines[0].rstrip(b"\r")
     parts = status_line.split(b" ", 2)
@@ -429,9 +459,7 @@ async def _read_head(connection: _Connection) -> Head:
         or len(parts[1]) != 3
         or not parts[1].isdigit()
     ):
-        raise httpx.RemoteProtocolError(
-            f"the server did not answer with HTTP/1.x: {status_line[:60]!r}"
-        )
+        raise MalformedAnswer(f"the server did not answer with HTTP/1.x: {status_line[:60]!r}")
     headers: list[tuple[bytes, bytes]] = []
     for raw in lines[1:]:
         field = raw.rstrip(b"\r")
@@ -440,24 +468,37 @@ async def _read_head(connection: _Connection) -> Head:
             headers[-1] = (name, value + b" " + field.strip(b" \t"))
             continue
         name, colon, value = field.partition(b":")
-        if not colon or not name or name != name.strip(b" \t"):
+        if not colon or not _TOKEN.fullmatch(name):
             # Named by its field name only: the value may be a cookie or a token.
             what = f"named {name[:40]!r}" if colon else f"of {len(field)} bytes without a colon"
-            raise httpx.RemoteProtocolError(f"the server sent a bad header line, {what}")
+            raise MalformedAnswer(f"the server sent a bad header line, {what}")
         headers.append((name, value.strip(b" \t")))
     reason = parts[2] if len(parts) > 2 else b""
     return parts[0], int(parts[1]), reason, headers
 
 
+def _forbidden_in(head: bytes) -> str:
+    """What the error says of a head with a NUL or a bare CR: the field's name, not its value."""
+    for number, raw in enumerate(head.split(b"\n")):
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if b"\0" in line or b"\r" in line:
+            if number == 0:
+                return "the server's status line holds a NUL or a bare CR"
+            name = line.partition(b":")[0][:40]
+            return f"the server's header {name!r} holds a NUL or a bare CR (RFC 9110 §5.5)"
+    return "the server's answer head holds a NUL or a bare CR"  # pragma: no cover
+
+
 async def _read_final_head(connection: _Connection) -> Head:
-    """The head of the final answer, after any interim 1xx answers."""
-    while True:
+    """The head of the final answer, after at most MAX_INTERIM interim 1xx answers."""
+    for _ in range(MAX_INTERIM + 1):
         head = await _read_head(connection)
         status = head[1]
         if status == 101:
-            raise httpx.RemoteProtocolError("the server switched protocols unasked (101)")
+            raise MalformedAnswer("the server switched protocols unasked (101)")
         if not 100 <= status < 200:
             return head
+    raise MalformedAnswer(f"the server sent over {MAX_INTERIM} interim (1xx) answers")
 
 
 def _framing(
@@ -476,10 +517,9 @@ def _framing(
         elif lowered == b"connection":
             connection += b"," + value.lower()
     tokens = {token.strip() for token in connection.split(b",")}
-    if version == b"HTTP/1.1":
-        reusable = b"close" not in tokens
-    else:
-        reusable = b"keep-alive" in tokens and b"close" not in tokens
+    # HTTP/1.0 keep-alive is not honoured (as h11 does not): a 1.0 server or proxy that says it
+    # may still close, and a request written to it then would be lost.
+    reusable = version == b"HTTP/1.1" and b"close" not in tokens
     if "close" in {t.strip().lower() for t in request.headers.get_list("connection", True)}:
         reusable = False
     if request.method == "HEAD" or status in (204, 304):
@@ -490,7 +530,7 @@ def _framing(
         return None, False, False  # another coding last: the body ends when the server closes
     if lengths:
         length = next(iter(lengths))
-        if len(lengths) > 1 or not length.isdigit():
-            raise httpx.RemoteProtocolError(f"the server sent a bad Content-Length: {length!r}")
+        if len(lengths) > 1 or not length.isdigit() or len(length) > MAX_LENGTH_DIGITS:
+            raise MalformedAnswer(f"the server sent a bad Content-Length: {length[:40]!r}")
         return int(length), False, reusable
     return None, False, False

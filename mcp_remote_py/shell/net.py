@@ -9,7 +9,9 @@ Design notes:
   through httpx's ``transport=`` would have turned off the proxies from the environment
   (HTTP(S)_PROXY, NO_PROXY), which corporate users depend on.
 * Redirects are followed here, not by httpx, and only within the same origin (or http → https on
-  the same host): a credential given for one server must never be carried to another.
+  the same host): a credential given for one server must never be carried to another. A
+  Location (or a legacy endpoint event) that is no URL is the server's ProtocolViolation
+  (``resolve_location``), like an answer that breaks HTTP (``http1.MalformedAnswer``).
 * Every request goes out with ``Accept-Encoding: identity``: a reverse proxy that gzips
   ``text/event-stream`` holds events in its compressor until the stream ends, and a POST may be
   answered with a stream.
@@ -34,6 +36,7 @@ import trio
 from .._version import __version__
 from ..core.backoff import parse_retry_after
 from ..core.errors import ConnectionLost, ProtocolViolation, UpstreamHttpError, UpstreamUnavailable
+from .http1 import Http1Transport, MalformedAnswer
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -49,6 +52,7 @@ __all__ = [
     "is_loopback_host",
     "proxy_for",
     "redirect_allowed",
+    "resolve_location",
     "same_origin",
     "send",
 ]
@@ -153,8 +157,6 @@ def _build_client(options: NetworkOptions) -> httpx.AsyncClient:
     if options.http2 or options.httpx_transport:
         transport = httpx_transport()
     else:
-        from .http1 import Http1Transport
-
         transport = Http1Transport(ssl_context, socket_options)
     # Giving httpx a transport turns its environment proxies off: mount them back, with httpx's
     # own reading of HTTP(S)_PROXY/ALL_PROXY/NO_PROXY, on httpx's transport (it speaks to
@@ -249,6 +251,21 @@ def redirect_allowed(source: httpx.URL, target: httpx.URL) -> bool:
     )
 
 
+def resolve_location(base: httpx.URL, location: str, what: str = "redirect Location") -> httpx.URL:
+    """A URL the server sent (a redirect's Location, a legacy endpoint event) resolved against
+    ``base``; one that is no URL (``http://[::1``, a control character, a bad port or host name)
+    is the server's ProtocolViolation, not a crash. Only httpx's reason is quoted (a port, a
+    character, a host name), never the value: its query may hold a token."""
+    try:
+        return base.join(location)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        raise ProtocolViolation(
+            f"the server sent a {what} that is not a URL ({str(exc)[:80]})",
+            "the server, or a proxy in front of it, is misconfigured; "
+            + DOCTOR_HINT.format(url=display_url(base)),
+        ) from None
+
+
 async def _send_once(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
     """``client.send(request, stream=True)`` without the layers of it the relay does not use
     (auth flow, redirect loop, event hooks, logging): about 90 µs less CPU for every message,
@@ -275,7 +292,7 @@ async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Respo
         if not response.is_redirect:
             return response
         await response.aclose()
-        target = request.url.join(response.headers["location"])
+        target = resolve_location(request.url, response.headers["location"])
         if not redirect_allowed(request.url, target):
             raise ProtocolViolation(
                 f"the server redirected {display_url(request.url)} to another origin, "
@@ -331,12 +348,20 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def describe_network_error(
     exc: httpx.TransportError, url: httpx.URL, options: NetworkOptions
-) -> UpstreamUnavailable | ConnectionLost:
+) -> UpstreamUnavailable | ConnectionLost | ProtocolViolation:
     """Turn an httpx transport failure into a user-facing error that names the cause.
 
     Only a failure to connect proves that nothing was sent (UpstreamUnavailable); a connection
-    that broke later may have carried the request to the server (ConnectionLost).
+    that broke later may have carried the request to the server (ConnectionLost). An answer that
+    came but breaks HTTP (``MalformedAnswer``) is a ProtocolViolation: the same request would
+    meet it again.
     """
+    if isinstance(exc, MalformedAnswer):
+        return ProtocolViolation(
+            f"the answer from {url.host} is not valid HTTP/1.1: {exc}",
+            "the server, or a proxy in front of it, sent a broken answer; "
+            + DOCTOR_HINT.format(url=display_url(url)),
+        )
     if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)):
         return ConnectionLost(
             f"the connection to {url.host} broke before the server answered "

@@ -7,6 +7,10 @@ dropped as it comes, never held whole; an answer that did is its request's ``Mes
 (``on_too_large``), and anything else on a stream is dropped with a warning. A body the relay
 has no use for (a 202's "Accepted") is read only as far as ``ACK_BODY_LIMIT`` and then dropped
 with its connection (``discard_body``).
+
+What the server sends that is not JSON-RPC is dropped (``deliver_payload``) with one warning per
+stream; the others are counted, and the count is logged when the stream ends (``read_events``),
+so a server that sends garbage events by the thousand costs a line or two, not a log flood.
 """
 
 from __future__ import annotations
@@ -132,12 +136,16 @@ class StreamCursor:
     last_event_id: str | None = None
     retry_ms: int | None = None
     problem: str | None = None
+    # Messages dropped as not JSON-RPC on the stream being read: the first is warned about, the
+    # count is logged when the stream ends (read_events), and starts again with the next one.
+    ignored: int = 0
 
 
 async def deliver_payload(
     data: bytes | str, deliver: Deliver, cursor: StreamCursor, origin: str
 ) -> None:
-    """Parse one JSON body or SSE data field and hand each message over; garbage is logged."""
+    """Parse one JSON body or SSE data field and hand each message over; garbage is dropped,
+    with a warning for the first on its stream (the rest are counted, see ``read_events``)."""
     try:
         messages = parse_payload(data)
     except MessageError as exc:
@@ -145,7 +153,13 @@ async def deliver_payload(
         text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
         excerpt = text + ("…" if len(data) > 120 else "")
         cursor.problem = f"{exc} ({origin}: {excerpt!r})"
-        log.warning("ignored a message from the server that is not JSON-RPC: %s", cursor.problem)
+        cursor.ignored += 1
+        if cursor.ignored == 1:
+            log.warning(
+                "ignored a message from the server that is not JSON-RPC: %s", cursor.problem
+            )
+        else:
+            log.debug("ignored another message that is not JSON-RPC: %s", cursor.problem)
         return
     for message in messages:
         if (
@@ -158,10 +172,11 @@ async def deliver_payload(
 
 
 async def read_events(
-    response: httpx.Response, limit: int = MAX_MESSAGE
+    response: httpx.Response, limit: int = MAX_MESSAGE, cursor: StreamCursor | None = None
 ) -> AsyncGenerator[Event, None]:
     """The events of an SSE response; a broken connection becomes ConnectionLost. An event
-    over ``limit`` bytes comes as one ``too_large`` event, at once (see ``on_too_large``)."""
+    over ``limit`` bytes comes as one ``too_large`` event, at once (see ``on_too_large``).
+    ``cursor``: the stream's, whose count of dropped messages is logged when the stream ends."""
     parser = EventParser(limit)
     try:
         async for chunk in response.aiter_bytes():
@@ -176,6 +191,15 @@ async def read_events(
     except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
         log.debug("event stream from %s broke: %r", response.url.host, exc)
         raise ConnectionLost("the server's event stream broke off") from exc
+    finally:
+        if cursor is not None:
+            if cursor.ignored > 1:
+                log.warning(
+                    "ignored %d messages from the server that were not JSON-RPC on one event "
+                    "stream (the first is shown above)",
+                    cursor.ignored,
+                )
+            cursor.ignored = 0
 
 
 def check_content_type(response: httpx.Response, *expected: str) -> str:
@@ -199,7 +223,8 @@ async def read_body(response: httpx.Response, limit: int) -> bytes:
     """A JSON answer's body, read as it streams; past ``limit`` bytes it is MessageTooLarge
     (what came is let go, and the caller's ``aclose`` drops the connection with the rest)."""
     length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
+    # ASCII digits only ("³" is a digit to str.isdigit, not to int), and no int() of thousands.
+    if length.isascii() and length.isdigit() and (len(length) > 19 or int(length) > limit):
         raise MessageTooLarge(limit)
     first = b""  # most bodies come in one piece: kept as it is, no copy
     more: bytearray | None = None

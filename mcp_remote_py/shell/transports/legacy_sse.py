@@ -30,6 +30,7 @@ from ..net import (
     describe_network_error,
     display_url,
     http_error,
+    resolve_location,
     same_origin,
     send,
 )
@@ -93,12 +94,13 @@ class LegacySseTransport(Transport):
         wait = max(self._options.connect_timeout, 5.0)
         response: httpx.Response | None = None
         events: AsyncGenerator[Event, None] | None = None
+        cursor = StreamCursor()
         try:
             with trio.move_on_after(wait) as waited:
                 request = self.client.build_request("GET", self.url, headers=headers)
                 response = await self._send(request)
                 check_content_type(response, "text/event-stream")
-                events = read_events(response, self._options.max_message)
+                events = read_events(response, self._options.max_message, cursor)
                 self.endpoint = await self._await_endpoint(response, events)
             if waited.cancelled_caught:
                 raise ProtocolViolation(
@@ -114,7 +116,7 @@ class LegacySseTransport(Transport):
             raise
         assert response is not None
         assert events is not None
-        self._nursery.start_soon(self._read, response, events)
+        self._nursery.start_soon(self._read, response, events, cursor)
 
     async def _await_endpoint(
         self, response: httpx.Response, events: AsyncGenerator[Event, None]
@@ -122,7 +124,8 @@ class LegacySseTransport(Transport):
         async for event in events:
             if event.event != "endpoint" or event.too_large:
                 continue
-            target = response.url.join(event.data.strip().decode("utf-8", "replace"))
+            data = event.data.strip().decode("utf-8", "replace")
+            target = resolve_location(response.url, data, "legacy SSE endpoint event")
             if not same_origin(response.url, target):
                 raise ProtocolViolation(
                     f"the server's SSE endpoint event points to another origin ({target.host})",
@@ -134,8 +137,12 @@ class LegacySseTransport(Transport):
             "this URL does not look like a legacy MCP SSE endpoint; check the path",
         )
 
-    async def _read(self, response: httpx.Response, events: AsyncGenerator[Event, None]) -> None:
-        cursor = StreamCursor()
+    async def _read(
+        self,
+        response: httpx.Response,
+        events: AsyncGenerator[Event, None],
+        cursor: StreamCursor,
+    ) -> None:
         error: UpstreamError = ConnectionLost("the server closed the SSE stream")
         with self._reader:
             try:

@@ -173,7 +173,7 @@ class ModernHttpTransport(Transport):
         self, response: httpx.Response, cursor: StreamCursor, deliver: Deliver
     ) -> None:
         limit = self._options.max_message
-        events = read_events(response, limit)
+        events = read_events(response, limit, cursor)
         try:
             async for event in events:
                 if event.too_large:

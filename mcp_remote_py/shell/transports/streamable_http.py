@@ -166,7 +166,7 @@ class StreamableHttpTransport(Transport):
         await self._read_stream(response, cursor)
 
     async def _read_stream(self, response: httpx.Response, cursor: StreamCursor) -> None:
-        events = read_events(response, self._options.max_message)
+        events = read_events(response, self._options.max_message, cursor)
         try:
             async for event in events:
                 await self._handle_event(event, cursor)
