@@ -17,9 +17,9 @@ import httpx
 import trio
 
 from .._version import __version__
-from ..core.errors import ConnectionLost
+from ..core.errors import ConnectionLost, ProtocolViolation
 from ..core.jsonrpc import line
-from ..shell.net import describe_network_error, display_url, redirect_allowed
+from ..shell.net import describe_network_error, display_url, redirect_allowed, resolve_location
 from ..shell.transports.base import read_events
 from .http_checks import cloudflare_meaning, proxy_kind
 from .report import FAIL, INFO, PASS, WARN, Report
@@ -125,7 +125,7 @@ async def post_initialize(
             probe.final_url = current
             return response
         await response.aclose()
-        location = current.join(response.headers.get("location", ""))
+        location = resolve_location(current, response.headers.get("location", ""))
         probe.hops.append((response.status_code, display_url(current), display_url(location)))
         if _origin_changed(current, location):
             probe.final_url = current
@@ -186,6 +186,10 @@ async def probe_http(report: Report, target: Target, client: httpx.AsyncClient) 
         error = describe_network_error(exc, target.url, target.net)
         probe.error = str(error)
         report.add("http.reach", section, FAIL, f"no HTTP answer: {error}", fix=error.hint)
+        return probe
+    except ProtocolViolation as exc:  # a redirect whose Location is no URL
+        probe.error = str(exc)
+        report.add("http.redirects", section, FAIL, str(exc), fix=exc.hint)
         return probe
     except trio.TooSlowError:
         probe.error = "timeout"

@@ -37,6 +37,7 @@ from .._version import __version__
 from ..core.backoff import parse_retry_after
 from ..core.errors import ConnectionLost, ProtocolViolation, UpstreamHttpError, UpstreamUnavailable
 from .http1 import Http1Transport, MalformedAnswer
+from .logs import redact
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -496,7 +497,9 @@ async def http_error(response: httpx.Response, hint: str | None = None) -> Upstr
     return UpstreamHttpError(
         status,
         response.reason_phrase,
-        _excerpt(bytes(body), response.headers.get("content-type", "")),
+        # The excerpt reaches the client in an error's text: it is redacted as a log line is
+        # (a server may echo the token it refused, or a signed URL).
+        redact(_excerpt(bytes(body), response.headers.get("content-type", ""))),
         hint,
         retry_after=parse_retry_after(response.headers.get("retry-after")),
         challenge=dict(response.headers) if auth_failed else None,

@@ -142,6 +142,20 @@ async def test_redirect_loop(tmp_path: Path) -> None:
     assert run.check("mcp.session")["status"] == "skip"
 
 
+async def test_a_redirect_to_no_url_is_a_failed_check_not_a_crashed_stage(tmp_path: Path) -> None:
+    async with sdk_server("--transport", "streamable-http") as server:
+        async with httpx.AsyncClient() as client:
+            await client.post(
+                f"{server.base}/_faults", json={"redirect_to": "http://[::1", "count": 100}
+            )
+        run = await run_doctor(server.mcp_url, *FAST, tmp_path=tmp_path)
+    # httpx refuses the Location itself (doctor sends through it); the relay's own check
+    # (net.resolve_location) says the same where httpx lets one through.
+    failed = [c for c in run.report["checks"] if c["status"] == "fail"]
+    assert any("location" in c["summary"].lower() for c in failed), failed
+    assert "crashed" not in run.stdout
+
+
 async def test_cross_origin_redirect_is_not_followed(tmp_path: Path) -> None:
     async with sdk_server("--transport", "streamable-http") as server:
         elsewhere = server.mcp_url.replace("127.0.0.1", "localhost")

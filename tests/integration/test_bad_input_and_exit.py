@@ -281,6 +281,10 @@ async def test_only_modes_do_not_fall_back(streamable: RunningServer, tmp_path: 
         answer = await relay.initialize()
         assert answer["error"]["code"] == -32001
         assert "HTTP 400" in answer["error"]["message"]
+        # It says what the mistake is: this endpoint speaks Streamable HTTP.
+        assert "does not serve legacy HTTP+SSE" in answer["error"]["message"]
+        assert "remove --transport sse-only" in answer["error"]["message"]
+        assert "If the server speaks only MCP 2026-07-28" not in answer["error"]["message"]
 
 
 async def test_same_origin_redirect_is_followed(streamable: RunningServer, tmp_path: Path) -> None:

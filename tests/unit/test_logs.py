@@ -69,11 +69,6 @@ def test_redact_uses_the_secrets_the_log_was_given(tmp_path: Path) -> None:
         logging.getLogger(logs.LOGGER).handlers.clear()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shell/net.py builds the excerpt a client gets and does not redact it yet: "
-    "http_error must pass it through logs.redact (see the report for issue 16)",
-)
 async def test_an_error_excerpt_for_the_client_is_redacted() -> None:
     from mcp_remote_py.shell.net import http_error
 

@@ -157,11 +157,6 @@ def test_the_header_callback_sees_each_header() -> None:
     assert notes == ["the header held a literal token"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/mcp_remote.py keeps its own stale table: it must call "
-    "options.translate_mcp_remote (see the report for issue 16)",
-)
 def test_the_doctors_translation_carries_the_shared_options_over() -> None:
     from mcp_remote_py.config import translate_mcp_remote as doctor_translation
 

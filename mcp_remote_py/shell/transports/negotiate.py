@@ -23,7 +23,7 @@ from ...core.bridge_up import LegacyFace
 from ...core.eras import jsonrpc_error_body, proves_modern
 from ...core.errors import ModernOnlyServer, ProtocolViolation, UpstreamError, UpstreamHttpError
 from ...core.jsonrpc import Kind, Message
-from ..net import NetworkOptions, display_url
+from ..net import DOCTOR_HINT, NetworkOptions, display_url
 from .base import Authorize, Deliver, Transport
 from .legacy_sse import LegacySseTransport
 from .modern_http import ModernHttpTransport
@@ -98,6 +98,21 @@ async def open_transport(
                     exc, client, url, nursery, options, authorize, first, probe_modern
                 )
             fallback = index + 1 < len(order) and (status is None or not_served)
+            if (
+                kind == SSE
+                and mode == "sse-only"
+                and isinstance(exc, UpstreamHttpError)
+                and (status in (400, 404, 405, 406))
+            ):
+                # The GET of a Streamable HTTP endpoint: its "Missing session ID" says nothing
+                # to someone who chose the transport by hand.
+                exc.hint = (
+                    f"{display_url(url)} does not serve legacy HTTP+SSE (its GET answered HTTP "
+                    f"{status}). If it is a Streamable HTTP endpoint, remove --transport "
+                    "sse-only (the default tries Streamable HTTP first, then legacy SSE); a "
+                    "legacy server's stream is usually at a path ending in /sse. "
+                    + DOCTOR_HINT.format(url=display_url(url))
+                )
             if not fallback:
                 # When the fallback is simply not served, the first transport's error is the one
                 # that explains (a buffering proxy that hid the endpoint event, say).
