@@ -28,7 +28,10 @@ from .core.errors import UsageError
 from .core.headers import parse_header, parse_header_file
 
 if TYPE_CHECKING:
+    from .auth.credential import Credential
     from .shell.relay_options import OAuthSettings, RelayOptions
+
+    Header = tuple[str, str]
 
 __all__ = [
     "COMMANDS",
@@ -52,13 +55,15 @@ other commands:
                                             install end to end, no server needed)
   mcp-remote-py config show|install URL --name NAME [options]
                                             the Claude Desktop entry for this install
-  mcp-remote-py auth set|show|list|delete|login URL
-                                            stored tokens and OAuth sign-in
+  mcp-remote-py auth set|show|list|delete|login|set-client-secret URL
+                                            stored tokens and OAuth sign-in (login --device:
+                                            with a code, no browser here)
 
 examples:
   mcp-remote-py https://mcp.example.com/mcp
   mcp-remote-py https://mcp.example.com/sse --transport sse-only
   mcp-remote-py https://mcp.example.com/mcp --header 'Authorization: Bearer ${API_TOKEN}'
+  mcp-remote-py https://mcp.example.com/mcp --oauth-device     # sign in with a code, no browser
   MCP_HTTP_URL=https://mcp.example.com/mcp mcp-remote-py
 
 Claude Desktop (claude_desktop_config.json):
@@ -131,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=300.0,
         metavar="SECONDS",
-        help="how long a browser sign-in may take (default 300); initialize is answered within "
-        "about 55 s either way, telling you to finish in the browser. e.g. --auth-timeout 120",
+        help="how long a sign-in (in the browser, or with an --oauth-device code) may take "
+        "(default 300); initialize is answered within about 55 s either way, telling you how to "
+        "finish it. e.g. --auth-timeout 120",
     )
     oauth.add_argument(
         "--oauth-client-id",
@@ -143,8 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
     oauth.add_argument(
         "--oauth-client-secret-env",
         metavar="VAR",
-        help="the environment variable holding that client's secret (never the secret itself). "
-        "e.g. --oauth-client-secret-env MCP_CLIENT_SECRET",
+        help="the environment variable holding that client's secret (never the secret itself; "
+        "default: MCP_REMOTE_PY_CLIENT_SECRET if set, else one stored with `mcp-remote-py auth "
+        "set-client-secret URL`). e.g. --oauth-client-secret-env MCP_CLIENT_SECRET",
+    )
+    oauth.add_argument(
+        "--oauth-device",
+        action="store_true",
+        help="sign in without a browser on this computer (RFC 8628 device authorization): "
+        "the relay writes an address and a code to stderr, which Claude Desktop keeps in its "
+        "MCP log (and the answer to initialize repeats them); open the address on any device "
+        "and enter the code. e.g. --oauth-device",
+    )
+    oauth.add_argument(
+        "--oauth-client-credentials",
+        action="store_true",
+        help="machine to machine, no user: get tokens with the client credentials grant "
+        "(RFC 6749 §4.4) as the pre-registered --oauth-client-id, whose secret comes from "
+        "--oauth-client-secret-env VAR, MCP_REMOTE_PY_CLIENT_SECRET or `mcp-remote-py auth "
+        "set-client-secret URL`; a new token is fetched when one expires. "
+        "e.g. --oauth-client-credentials --oauth-client-id svc --oauth-client-secret-env SVC_KEY",
     )
     oauth.add_argument(
         "--client-metadata-url",
@@ -371,12 +395,12 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
     if not any(name.lower() == "authorization" for name, _ in headers):
         # A bearer token stored with `auth set` is sent as it is; otherwise OAuth answers the
         # server's 401 (with the tokens of `auth login`, if any, from the first request on).
-        kind, header = _stored_credential(raw_url, args.credential_store)
+        stored, header = _stored_credential(raw_url, args.credential_store)
         if header is not None:
             headers.append(header)
         else:
-            oauth = _oauth_settings(args, environ)
-            oauth_stored = kind == "oauth"
+            oauth = _oauth_settings(args, environ, stored)
+            oauth_stored = stored is not None and stored.kind == "oauth"
     if args.max_reconnect_delay < args.reconnect_delay:
         raise UsageError("--max-reconnect-delay must not be shorter than --reconnect-delay")
     if args.ca_file and not Path(args.ca_file).is_file():
@@ -411,11 +435,9 @@ def relay_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
     )
 
 
-def _stored_credential(
-    url: str, store_kind: str | None
-) -> tuple[str | None, tuple[str, str] | None]:
-    """The kind of credential stored for exactly this server, and the header to send when it
-    is a bearer token from ``auth set`` (OAuth tokens are kept fresh by the relay instead)."""
+def _stored_credential(url: str, store_kind: str | None) -> tuple[Credential | None, Header | None]:
+    """The credential stored for exactly this server, and the header to send when it is a
+    bearer token from ``auth set`` (OAuth tokens are kept fresh by the relay instead)."""
     import logging
 
     from .auth.store import CredentialStore, CredentialStoreError
@@ -434,22 +456,84 @@ def _stored_credential(
                 f"the token stored for {url.strip()} contains characters an HTTP header cannot "
                 f"carry; store it again with `mcp-remote-py auth set {url.strip()}`"
             )
-        return "bearer", ("Authorization", f"Bearer {credential.access_token}")
-    return credential.kind, None
+        return credential, ("Authorization", f"Bearer {credential.access_token}")
+    return credential, None
 
 
-def _oauth_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> OAuthSettings:
-    from .shell.relay_options import OAuthSettings
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-    secret = None
-    if args.oauth_client_secret_env:
-        secret = environ.get(args.oauth_client_secret_env)
+
+def _client_secret(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """A pre-registered client's secret: from the variable --oauth-client-secret-env names,
+    else $MCP_REMOTE_PY_CLIENT_SECRET (with --oauth-client-id); never from the command line."""
+    from .auth.oauth_options import CLIENT_SECRET_ENV
+
+    name = args.oauth_client_secret_env
+    if name:
+        if not _ENV_NAME.match(name):
+            # Not a variable's name: perhaps the secret itself. Not repeated here.
+            raise UsageError(
+                "--oauth-client-secret-env takes the NAME of an environment variable that holds "
+                "the secret, not the secret itself (a secret on the command line shows in "
+                "process lists). Put the secret in a variable, e.g. MCP_CLIENT_SECRET, and pass "
+                f"--oauth-client-secret-env MCP_CLIENT_SECRET; or set {CLIENT_SECRET_ENV}"
+            )
+        secret = environ.get(name)
         if not secret:
             raise UsageError(
-                f"--oauth-client-secret-env {args.oauth_client_secret_env}: that environment "
-                "variable is not set"
+                f"--oauth-client-secret-env {name}: that environment variable is not set"
             )
-    return OAuthSettings(
+        return secret
+    if args.oauth_client_id:
+        return environ.get(CLIENT_SECRET_ENV) or None
+    return None
+
+
+def _oauth_settings(
+    args: argparse.Namespace, environ: Mapping[str, str], stored: Credential | None
+) -> OAuthSettings:
+    from .auth.oauth_options import (
+        AUTHORIZATION_CODE,
+        CLIENT_CREDENTIALS,
+        CLIENT_SECRET_ENV,
+        DEVICE_CODE,
+        GrantSettings,
+    )
+
+    if args.oauth_client_secret_env and not args.oauth_client_id:
+        raise UsageError("--oauth-client-secret-env needs --oauth-client-id")
+    secret = _client_secret(args, environ)
+    device = getattr(args, "oauth_device", False)
+    machine = getattr(args, "oauth_client_credentials", False)
+    if device and machine:
+        raise UsageError(
+            "--oauth-device and --oauth-client-credentials exclude each other: the first signs "
+            "a user in, the second has no user"
+        )
+    grant = DEVICE_CODE if device else CLIENT_CREDENTIALS if machine else AUTHORIZATION_CODE
+    if machine:
+        client = (stored.client or {}) if stored is not None else {}
+        stored_id = client.get("client_id") if client.get("registration") == "static" else None
+        client_id = args.oauth_client_id or stored_id
+        if not client_id:
+            raise UsageError(
+                "--oauth-client-credentials needs a pre-registered client: pass "
+                "--oauth-client-id ID (or store its secret with `mcp-remote-py auth "
+                "set-client-secret URL --oauth-client-id ID`)"
+            )
+        stored_secret = stored is not None and (
+            (stored.kind == "client" and stored_id == client_id)
+            or (stored.kind == "oauth" and stored_id == client_id and client.get("client_secret"))
+        )
+        if not secret and not stored_secret:
+            raise UsageError(
+                f"--oauth-client-credentials needs the secret of the client {client_id}, and "
+                "none was found: put it in an environment variable and pass "
+                f"--oauth-client-secret-env VAR, or set {CLIENT_SECRET_ENV}, or store it once "
+                f"with `mcp-remote-py auth set-client-secret URL --oauth-client-id {client_id}` "
+                "(never on the command line)"
+            )
+    return GrantSettings(
         client_id=args.oauth_client_id,
         client_secret=secret,
         client_metadata_url=args.client_metadata_url,
@@ -457,12 +541,15 @@ def _oauth_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> OAu
         callback_port=args.callback_port,
         auth_timeout=args.auth_timeout,
         allow_http=args.allow_http,
+        grant=grant,
     )
 
 
 # --------------------------------------------------------------------------- unknown arguments
 
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
+# Options someone might try a client secret with; refused, naming the environment variable way.
+_SECRET_OPTIONS = frozenset({"--oauth-client-secret", "--client-secret", "--secret"})
 _BARE_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
@@ -502,6 +589,13 @@ def unknown_argument(
         name = word.partition("=")[0] if word.startswith("--") else word
         if name in known or name in hidden:
             continue
+        if name in _SECRET_OPTIONS:
+            return (
+                f"{name}: a client secret is never taken from the command line (process lists "
+                "and shell history would show it). Put it in an environment variable and pass "
+                "--oauth-client-secret-env VAR, or set MCP_REMOTE_PY_CLIENT_SECRET, or store it "
+                "once with `mcp-remote-py auth set-client-secret URL --oauth-client-id ID`"
+            )
         if name.startswith("--") and any(option.startswith(name) for option in known):
             continue  # an abbreviation: argparse takes it, or says which options it could be
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
@@ -559,8 +653,13 @@ MCP_REMOTE_OPTIONS: dict[str, McpRemoteOption] = {
         True, "undici timeouts (mcp-remote-py has none to set: streams are unbounded)"
     ),
     "--disable-resource-parameter": _unsupported(False, "OAuth resource parameter"),
-    "--device-code": _unsupported(False, "OAuth device code grant"),
-    "--client-credentials": _unsupported(False, "OAuth client credentials grant"),
+    "--device-code": McpRemoteOption(False, ("--oauth-device",)),
+    # Not carried over: the client it needs comes from --static-oauth-client-info, dropped above.
+    "--client-credentials": _unsupported(
+        False,
+        "OAuth client credentials grant: give --oauth-client-credentials --oauth-client-id ID "
+        "and the secret with --oauth-client-secret-env VAR",
+    ),
     "--use-id-token": _unsupported(False, "OAuth id token"),
     "--disable-cookies": _unsupported(False, "cookies"),
 }

@@ -8,12 +8,13 @@ OAuth: ``oauth.py`` (``OAuthSession``) decides when to sign in or refresh, as ``
 (``oauth_options.py``) say; ``token_flow.py`` does it, with ``challenge.py`` and
 ``discovery.py`` (where the authorization server is), ``registration.py`` (the client),
 ``token_endpoint.py`` (token requests), ``callback.py`` (the browser and the loopback redirect),
-``scope.py``, and ``locks.py`` (one sign-in and one refresh at a time across processes).
+``scope.py``, ``grants.py`` (the device authorization and client credentials grants, which need
+no browser here), and ``locks.py`` (one sign-in and one refresh at a time across processes).
 ``errors.py`` holds the errors of both.
 
-``cli.py`` is ``mcp-remote-py auth set|show|list|delete|login``. Nothing here is imported by the
-relay unless credentials are used: keyring is imported lazily, and the OAuth modules (with
-authlib) only once a server asks for authorization or OAuth tokens are stored.
+``cli.py`` is ``mcp-remote-py auth set|show|list|delete|login|set-client-secret``. Nothing here
+is imported by the relay unless credentials are used: keyring is imported lazily, and the OAuth
+modules (with authlib) only once a server asks for authorization or OAuth tokens are stored.
 """
 
 from __future__ import annotations

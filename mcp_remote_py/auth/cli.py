@@ -1,14 +1,16 @@
-"""``mcp-remote-py auth set|show|list|delete|login``: a server's credential in the store.
+"""``mcp-remote-py auth set|show|list|delete|login|set-client-secret``: a server's credential.
 
-``set`` stores a bearer token; ``login`` signs in with OAuth in the browser and stores the tokens
-(``oauth.py`` does the work). ``main(argv)`` takes the arguments after ``auth`` and returns the
-exit status: 0 done, 1 nothing stored (``show``, ``delete``), the store cannot be used or the
-sign-in failed, 2 a usage error, 130 interrupted.
+``set`` stores a bearer token; ``login`` signs in with OAuth (in the browser, or with ``--device``
+by a code entered on another device) and stores the tokens (``oauth.py`` does the work);
+``set-client-secret`` stores a pre-registered OAuth client's secret, for the client credentials
+grant (``--oauth-client-credentials``) or any sign-in as that client. ``main(argv)`` takes the
+arguments after ``auth`` and returns the exit status: 0 done, 1 nothing stored (``show``,
+``delete``), the store cannot be used or the sign-in failed, 2 a usage error, 130 interrupted.
 
-A token is read from a no-echo prompt on a terminal, or as one line from stdin; never from the
-command line (process lists and shell history would show it). No output or error ever shows a
-secret in full: tokens are masked (``abcd…wxyz``), and an argument that might be a token is
-masked when an error has to mention it.
+A token or a client secret is read from a no-echo prompt on a terminal, or as one line from
+stdin; never from the command line (process lists and shell history would show it). No output
+or error ever shows a secret in full: tokens are masked (``abcd…wxyz``), and an argument that
+might be a token is masked when an error has to mention it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ _SAFE_WORDS = frozenset(
         "list",
         "delete",
         "login",
+        "set-client-secret",
+        "--device",
         "--credential-store",
         "--help",
         "-h",
@@ -78,6 +82,9 @@ examples:
   mcp-remote-py auth list
   mcp-remote-py auth delete https://mcp.example.com/mcp
   mcp-remote-py auth login https://mcp.example.com/mcp        # OAuth: sign in in the browser
+  mcp-remote-py auth login https://mcp.example.com/mcp --device   # no browser here: a code
+  printenv SVC_SECRET | mcp-remote-py auth set-client-secret https://mcp.example.com/mcp \
+      --oauth-client-id svc                                    # for --oauth-client-credentials
 
 --credential-store keyring|file (or {STORE_KIND_ENV}) chooses where tokens live; the
 default uses the OS keyring when there is one and the file otherwise. MCP_REMOTE_PY_CONFIG_DIR
@@ -89,16 +96,35 @@ when needed, opens your browser to sign in, and stores the tokens for that serve
 relay finds and refreshes them. One sign-in per server at a time: another mcp-remote-py signing
 in to the same server is waited for, and its tokens are used.
 
+With --device (RFC 8628 device authorization, for a machine without a browser) it prints an
+address and a code instead: open the address on any device (a phone, another computer), enter
+the code and sign in there; the command waits for that and stores the tokens.
+
 A pre-registered client's secret is never taken from the command line: it is read from the
-environment variable --oauth-client-secret-env names, or from a hidden prompt on a terminal
-(leave it empty for a public client).
+environment variable --oauth-client-secret-env names, else MCP_REMOTE_PY_CLIENT_SECRET, else the
+one stored with `auth set-client-secret`, else a hidden prompt on a terminal (leave it empty for
+a public client).
 
 examples:
   mcp-remote-py auth login https://mcp.example.com/mcp
+  mcp-remote-py auth login https://mcp.example.com/mcp --device
   mcp-remote-py auth login https://mcp.example.com/mcp --scope 'files:read files:write'
   mcp-remote-py auth login https://mcp.example.com/mcp --oauth-client-id my-app \\
       --oauth-client-secret-env MY_APP_SECRET --callback-port 8765
   mcp-remote-py auth login https://mcp.example.com/mcp --no-browser   # prints the URL"""
+
+_CLIENT_SECRET_EPILOG = """\
+Stores the secret of an OAuth client registered with the server's authorization server
+beforehand, for that server only. The relay then signs in as that client: with
+--oauth-client-credentials (machine to machine, no user), or in the browser or with a device
+code. The secret is read from a hidden prompt on a terminal, or as one line from standard
+input; never from the command line. `auth delete URL` forgets it (with any tokens).
+
+examples:
+  mcp-remote-py auth set-client-secret https://mcp.example.com/mcp --oauth-client-id svc
+  printenv SVC_SECRET | mcp-remote-py auth set-client-secret https://mcp.example.com/mcp \\
+      --oauth-client-id svc
+  mcp-remote-py https://mcp.example.com/mcp --oauth-client-credentials   # then, in the entry"""
 
 _SET_EPILOG = """\
 The token is read from a hidden prompt on a terminal, or as one line from standard input; it is
@@ -187,7 +213,27 @@ def build_parser() -> _Parser:
         "example:\n  mcp-remote-py auth delete https://mcp.example.com/mcp",
     )
     cmd.add_argument("url", metavar="URL", help=f"{url_help}, e.g. https://mcp.example.com/mcp")
-    _add_login(command("login", "sign in to a server with OAuth in the browser", _LOGIN_EPILOG))
+    _add_login(
+        command(
+            "login",
+            "sign in to a server with OAuth (in the browser, or --device: a code entered on "
+            "another device)",
+            _LOGIN_EPILOG,
+        )
+    )
+    cmd = command(
+        "set-client-secret",
+        "store a pre-registered OAuth client's secret for a server (read from a hidden prompt "
+        "or stdin), e.g. for --oauth-client-credentials",
+        _CLIENT_SECRET_EPILOG,
+    )
+    cmd.add_argument("url", metavar="URL", help=f"{url_help}, e.g. https://mcp.example.com/mcp")
+    cmd.add_argument(
+        "--oauth-client-id",
+        metavar="ID",
+        required=True,
+        help="the client's id at the authorization server, e.g. --oauth-client-id svc",
+    )
     return parser
 
 
@@ -251,6 +297,12 @@ def _add_login(cmd: argparse.ArgumentParser) -> None:
         help="do not open a browser: print the URL to open (on this computer) instead",
     )
     cmd.add_argument(
+        "--device",
+        action="store_true",
+        help="sign in on another device (RFC 8628 device authorization), for a computer "
+        "without a browser: prints an address and a code to enter there",
+    )
+    cmd.add_argument(
         "--allow-http",
         action="store_true",
         help="allow plain http:// to a server that is not on this computer",
@@ -269,6 +321,11 @@ def _open_store(store_kind: str | None) -> CredentialStore:
 
 def _out(text: str) -> None:
     print(text, flush=True)
+
+
+def _prompt(text: str) -> None:
+    """The device grant's instructions: on the command's output, where the user looks."""
+    _out(text[:1].upper() + text[1:])
 
 
 def _err(text: str) -> None:
@@ -343,6 +400,13 @@ def _cmd_show(args: argparse.Namespace, store: CredentialStore) -> int:
     credential, where = found
     _out(key)
     _out(f"  kind: {credential.kind}")
+    if credential.kind == "client":
+        _out(f"  client: {(credential.client or {}).get('client_id')} (pre-registered)")
+        _out(f"  client secret: {mask_secret(credential.access_token)}")
+        if credential.saved_at:
+            _out(f"  saved: {_when(credential.saved_at)}")
+        _out(f"  store: {where}")
+        return 0
     _out(f"  token: {mask_secret(credential.access_token)}")
     if credential.refresh_token:
         _out(f"  refresh token: {mask_secret(credential.refresh_token)}")
@@ -373,12 +437,31 @@ def _cmd_delete(args: argparse.Namespace, store: CredentialStore) -> int:
     return 1
 
 
-def _login_options(args: argparse.Namespace) -> Any:
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _read_secret(prompt: str, stdin: TextIO | None, example: str) -> str:
+    """One line of secret from a hidden prompt or stdin (never argv)."""
+    if stdin is None or stdin.closed:
+        raise _UsageFailure(f"no secret: standard input is closed; pipe it in, e.g. {example}")
+    line = getpass.getpass(prompt) if stdin.isatty() else stdin.readline()
+    secret = line.strip()
+    if not secret:
+        raise _UsageFailure(
+            f"empty secret: nothing was stored. Type it at the prompt, or {example}"
+        )
+    if any(not c.isprintable() for c in secret):
+        raise _UsageFailure("the secret contains control characters: nothing was stored")
+    return secret
+
+
+def _login_options(args: argparse.Namespace, store: CredentialStore) -> Any:
     """Validate ``auth login``'s arguments into OAuthOptions (the secret from env or prompt)."""
     import httpx
 
     from ..shell.net import is_loopback_host
     from .oauth import OAuthOptions
+    from .oauth_options import AUTHORIZATION_CODE, CLIENT_SECRET_ENV, DEVICE_CODE
 
     url = httpx.URL(args.url.strip())
     if url.scheme == "http" and not args.allow_http and not is_loopback_host(url.host):
@@ -396,12 +479,23 @@ def _login_options(args: argparse.Namespace) -> Any:
     if args.oauth_client_secret_env:
         if not args.oauth_client_id:
             raise _UsageFailure("--oauth-client-secret-env needs --oauth-client-id")
+        if not _ENV_NAME.match(args.oauth_client_secret_env):
+            raise _UsageFailure(
+                "--oauth-client-secret-env takes the NAME of an environment variable that "
+                "holds the secret, not the secret itself. Put it in a variable, e.g. "
+                "MY_APP_SECRET, and pass --oauth-client-secret-env MY_APP_SECRET; or set "
+                f"{CLIENT_SECRET_ENV}"
+            )
         secret = os.environ.get(args.oauth_client_secret_env, "")
         if not secret:
             raise _UsageFailure(
                 f"the environment variable {args.oauth_client_secret_env} (from "
                 "--oauth-client-secret-env) is not set or is empty"
             )
+    elif args.oauth_client_id and os.environ.get(CLIENT_SECRET_ENV):
+        secret = os.environ[CLIENT_SECRET_ENV]
+    elif args.oauth_client_id and _stored_secret_of(args, store) is not None:
+        secret = None  # the one stored with `auth set-client-secret` (the flow reads it)
     elif args.oauth_client_id and sys.stdin is not None and sys.stdin.isatty():
         secret = getpass.getpass(
             f"Client secret of {args.oauth_client_id} (empty for a public client; input is "
@@ -418,13 +512,92 @@ def _login_options(args: argparse.Namespace) -> Any:
         auth_timeout=args.auth_timeout,
         open_browser=not args.no_browser,
         allow_http=args.allow_http,
+        grant=DEVICE_CODE if args.device else AUTHORIZATION_CODE,
     )
+
+
+def _stored_secret_of(args: argparse.Namespace, store: CredentialStore) -> str | None:
+    """The secret `auth set-client-secret` stored for this server and --oauth-client-id."""
+    try:
+        found = store.get(args.url)
+    except (CredentialStoreError, ValueError):
+        return None
+    if found is None or (found.client or {}).get("client_id") != args.oauth_client_id:
+        return None
+    if found.kind == "client":
+        return found.access_token
+    secret = (found.client or {}).get("client_secret")
+    return secret if isinstance(secret, str) and secret else None
+
+
+def _cmd_set_client_secret(args: argparse.Namespace, store: CredentialStore) -> int:
+    key = _key(args.url)
+    client_id = args.oauth_client_id.strip()
+    if not client_id or any(c.isspace() or not c.isprintable() for c in client_id):
+        raise _UsageFailure("--oauth-client-id must be a client id without spaces")
+    where = store.describe()  # fail on an unusable store before asking for the secret
+    example = f"printenv CLIENT_SECRET | {PROG} set-client-secret URL --oauth-client-id ID"
+    try:
+        secret = _read_secret(
+            f"Client secret of {client_id} for {key} (input is hidden): ", sys.stdin, example
+        )
+    except EOFError:
+        raise _UsageFailure("no secret given: nothing was stored") from None
+    found = store.get(args.url)
+    client = (found.client or {}) if found is not None else {}
+    if (
+        found is not None
+        and found.kind == "oauth"
+        and client.get("registration") == "static"
+        and client.get("client_id") == client_id
+    ):
+        # Signed in as that client already: keep the tokens, change the secret they refresh
+        # and renew with.
+        updated = dict(client)
+        updated["client_secret"] = secret
+        registrations = updated.get("registrations")
+        if isinstance(registrations, dict):
+            updated["registrations"] = {
+                issuer: (
+                    {**r, "client_secret": secret}
+                    if isinstance(r, dict) and r.get("client_id") == client_id
+                    else r
+                )
+                for issuer, r in registrations.items()
+            }
+        store.put(
+            args.url,
+            Credential(
+                kind="oauth",
+                access_token=found.access_token,
+                refresh_token=found.refresh_token,
+                expires_at=found.expires_at,
+                client=updated,
+                saved_at=found.saved_at,
+            ),
+        )
+        _out(f"stored the secret of the client {client_id} for {key} (its tokens kept)")
+    else:
+        store.put(
+            args.url,
+            Credential(
+                kind="client",
+                access_token=secret,
+                client={"registration": "static", "client_id": client_id},
+            ),
+        )
+        _out(f"stored the secret of the client {client_id} for {key}")
+        if found is not None and found.kind != "client":
+            _out(f"  (it replaces the stored {found.kind} credential)")
+    _out(f"  store: {where}")
+    _out(f"  secret: {mask_secret(secret)}")
+    return 0
 
 
 def _cmd_login(args: argparse.Namespace, store: CredentialStore) -> int:
     key = _key(args.url)
     where = store.describe()  # fail on an unusable store before the browser
-    options = _login_options(args)
+    options = _login_options(args, store)
 
     import trio
 
@@ -440,7 +613,13 @@ def _cmd_login(args: argparse.Namespace, store: CredentialStore) -> int:
     async def sign_in() -> Credential:
         async with build_client(NetworkOptions(ca_file=args.ca_file)) as client:
             session = OAuthSession(
-                args.url, client, options, store=store, browser=browser, notify=_err
+                args.url,
+                client,
+                options,
+                store=store,
+                browser=browser,
+                notify=_err,
+                prompt=_prompt,
             )
             return await session.login()
 
@@ -474,6 +653,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, CredentialStore], int]] = {
     "list": _cmd_list,
     "delete": _cmd_delete,
     "login": _cmd_login,
+    "set-client-secret": _cmd_set_client_secret,
 }
 
 
@@ -519,6 +699,14 @@ def main(argv: list[str]) -> int:
         except SystemExit as exc:  # --help
             return exc.code if isinstance(exc.code, int) else 0
         if extras:
+            if args.command == "set-client-secret":
+                raise _UsageFailure(
+                    "refusing a secret (or anything else) after the URL: on the command line it "
+                    "would show in process lists and shell history. Type it at the prompt, or "
+                    f"pipe it in: printenv CLIENT_SECRET | {PROG} set-client-secret URL "
+                    "--oauth-client-id ID",
+                    parser.commands["set-client-secret"],
+                )
             if args.command == "set":
                 raise _UsageFailure(
                     "refusing a token (or anything else) after the URL: on the command line it "
@@ -528,7 +716,8 @@ def main(argv: list[str]) -> int:
                 )
             secret_hint = (
                 "; a client secret is never taken from the command line: use "
-                "--oauth-client-secret-env VAR, or type it at the prompt"
+                "--oauth-client-secret-env VAR (or MCP_REMOTE_PY_CLIENT_SECRET, or "
+                f"`{PROG} set-client-secret URL`), or type it at the prompt"
                 if args.command == "login"
                 else ""
             )

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 __all__ = ["KINDS", "Credential", "canonical_server_key", "mask_secret"]
 
-KINDS = ("bearer", "oauth")
+KINDS = ("bearer", "oauth", "client")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -78,8 +78,11 @@ def canonical_server_key(url: str) -> str:
 class Credential:
     """One server's credential. ``repr`` never shows the secrets.
 
-    ``kind`` is ``bearer`` (a token the user stored) or ``oauth`` (tokens from an OAuth flow, with
-    ``refresh_token``, ``expires_at`` and the dynamic ``client`` registration). Times are epoch
+    ``kind`` is ``bearer`` (a token the user stored), ``oauth`` (tokens from an OAuth flow, with
+    ``refresh_token``, ``expires_at`` and the ``client`` registration), or ``client``: no token
+    yet, only a pre-registered OAuth client's secret (``auth set-client-secret``), which
+    ``access_token`` holds and ``client`` names (``{"registration": "static", "client_id":
+    …}``); it is never sent to the server, only to its authorization server. Times are epoch
     seconds.
     """
 

@@ -191,6 +191,11 @@ class AuthorizationServer:
     # RFC 9207: the authorization response carries ``iss``.
     iss_parameter: bool = False
     metadata_url: str | None = None
+    # RFC 8628 §4: where a device authorization request goes (not yet checked with
+    # ``check_endpoint_url``); None when the server has none.
+    device_authorization_endpoint: str | None = None
+    # RFC 8414 §2 grant_types_supported; None when the metadata does not list them.
+    grant_types: tuple[str, ...] | None = None
 
     @classmethod
     def from_metadata(
@@ -225,6 +230,7 @@ class AuthorizationServer:
                 "about the issuer URL: tell the server's operator",
             )
         registration = data.get("registration_endpoint")
+        device = data.get("device_authorization_endpoint")
         return cls(
             issuer=stated,
             authorization_endpoint=check_endpoint_url(
@@ -249,6 +255,10 @@ class AuthorizationServer:
             client_id_metadata_documents=data.get("client_id_metadata_document_supported") is True,
             iss_parameter=data.get("authorization_response_iss_parameter_supported") is True,
             metadata_url=metadata_url,
+            # Checked when the device grant is used (``grants.py``): a bad one must not stop a
+            # browser sign-in.
+            device_authorization_endpoint=device if isinstance(device, str) and device else None,
+            grant_types=_strings(data.get("grant_types_supported")),
         )
 
     @classmethod

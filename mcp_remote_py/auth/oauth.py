@@ -1,4 +1,5 @@
-"""OAuth 2.1 for MCP servers: sign in with the browser, keep the token fresh, share it.
+"""OAuth 2.1 for MCP servers: sign in (browser, device code or client credentials), keep the
+token fresh, share it.
 
 API
 ---
@@ -22,6 +23,14 @@ One ``OAuthSession`` per MCP server URL in a process::
     #   a step-up sign-in; None when the 403 is not about scopes (report it as it is).
 
     credential = await oauth.login()                 # `mcp-remote-py auth login`: sign in now
+
+``OAuthOptions.grant`` says how a sign-in gets its tokens: ``authorization_code`` (the
+browser, below), ``device_code`` (RFC 8628: the user enters a code shown by ``prompt``, default
+``notify``, on another device, while this polls; for a machine without a browser) or
+``client_credentials`` (RFC 6749 §4.4: a pre-registered confidential client asks for a token
+itself; no user, so "signing in" again is never interactive, and a token that expires or is
+refused is replaced by a new one, once per refusal). The bounds, the sharing and the locks are
+the same for all three.
 
 Each raises ``AuthorizationRequired`` (an ``UpstreamError`` whose hint says to run
 ``mcp-remote-py auth login URL``) when no usable token can be had: not ``interactive``, the
@@ -94,7 +103,8 @@ from ..core.errors import UpstreamError
 from .challenge import bearer_challenge
 from .credential import Credential
 from .errors import AuthorizationRequired, OAuthError
-from .oauth_options import OAuthOptions
+from .grants import secret_advice
+from .oauth_options import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, DEVICE_CODE, OAuthOptions
 from .scope import covers, granted_scope, scope_union
 from .store import CredentialStore
 from .token_endpoint import refresh_due
@@ -130,6 +140,7 @@ class OAuthSession:
         nursery: trio.Nursery | None = None,
         browser: Browser | None = None,
         notify: Notify | None = None,
+        prompt: Notify | None = None,
         lock_dir: Path | None = None,
     ) -> None:
         self._options = options or OAuthOptions()
@@ -140,6 +151,7 @@ class OAuthSession:
             store=store,
             browser=browser,
             notify=notify,
+            prompt=prompt,
             lock_dir=lock_dir,
         )
         self._display = self._flow.display
@@ -195,6 +207,17 @@ class OAuthSession:
             if why is not None:
                 await self._flow.forget_tokens(why)
                 reason, moved = why, True
+            elif (current.client or {}).get("grant") == CLIENT_CREDENTIALS:
+                # No user to ask: a new token, got the same way. Once per refusal: a token
+                # got because the one before was refused, and refused in turn, is final.
+                if self._recently_issued(token) == "renewal":
+                    raise OAuthError(
+                        f"{self._display} refused the token its authorization server issued "
+                        "to this client moments ago, so asking for another would not help",
+                        "The client may lack a scope or be for another resource: check "
+                        "--resource, or ask the server's operator",
+                    )
+                return _header(await self._flow.refresh(current, how="renewal"))
             elif self._recently_issued(token) == "refresh":
                 reason = "the server refused the token that was just refreshed"
             elif current.refresh_token:
@@ -213,7 +236,9 @@ class OAuthSession:
                 f"`mcp-remote-py auth login {self._display}`",
             )
         if not interactive:
-            raise AuthorizationRequired(f"{reason} ({self._display})", self._display)
+            raise AuthorizationRequired(
+                f"{reason} ({self._display})", self._display, self._login_hint()
+            )
         if not moved and trio.current_time() - self._flow.signed_in_at < RECENT:
             # Signed in less than a minute ago, and already refused (and refreshing did not
             # help): another browser tab would end the same way.
@@ -286,7 +311,8 @@ class OAuthSession:
         return _header(credential)
 
     async def login(self) -> Credential:
-        """Sign in with the browser now (``mcp-remote-py auth login``), whatever is stored.
+        """Sign in now (``mcp-remote-py auth login``), whatever is stored: in the browser, or
+        with a device code (``grant``).
 
         When another process is signing in to the same server, waits for it and takes its
         tokens. Asks the server first, without a token, for its 401 challenge.
@@ -297,11 +323,15 @@ class OAuthSession:
                 await self._flow.probe()
             return await self._flow.sign_in(self._options.scope, explicit=True)
         assert scope.cancelled_caught
+        where = (
+            "enter the code before it expires"
+            if self._flow.grant == DEVICE_CODE
+            else "finish the sign-in in the browser"
+        )
         raise AuthorizationRequired(
             f"the sign-in to {self._display} was not completed within {limit:g} s",
             self._display,
-            "Run the command again and finish the sign-in in the browser (--auth-timeout S "
-            "gives more time)",
+            f"Run the command again and {where} (--auth-timeout S gives more time)",
         )
 
     # ------------------------------------------------------------------ waiting
@@ -317,16 +347,38 @@ class OAuthSession:
             return math.inf
         return trio.current_time() + wait_for_sign_in
 
+    def _login_hint(self) -> str:
+        if self._flow.grant == CLIENT_CREDENTIALS:  # no one to sign in: the client's secret
+            return "Check --oauth-client-id and its secret. " + secret_advice(self._display)
+        return f"Run `{self._flow.login_command}` to sign in"
+
     async def _wait(self, pending: _PendingSignIn, deadline: float) -> Credential:
         with trio.move_on_at(deadline):
             await pending.done.wait()
         if not pending.done.is_set():
             left = max(0.0, pending.ends_at - trio.current_time())
+            device = self._flow.device
+            if device is not None:
+                # The user code is meant to be shown: the client's error message is where a
+                # desktop user will see it.
+                raise AuthorizationRequired(
+                    f"waiting for the sign-in to {self._display}: {device.reminder()}",
+                    self._display,
+                    f"Enter the code (the sign-in waits for it about {left:.0f} s more), then "
+                    f"try again; or run `{self._flow.login_command}`",
+                )
+            if self._flow.grant != AUTHORIZATION_CODE:
+                raise AuthorizationRequired(
+                    f"waiting for the sign-in to {self._display}",
+                    self._display,
+                    f"Try again in a moment (the sign-in goes on about {left:.0f} s more); or "
+                    f"run `{self._flow.login_command}`",
+                )
             raise AuthorizationRequired(
                 f"waiting for the browser sign-in to {self._display}",
                 self._display,
                 f"Finish signing in in the browser (the sign-in stays open about {left:.0f} s "
-                f"more), then try again; or run `mcp-remote-py auth login {self._display}`",
+                f"more), then try again; or run `{self._flow.login_command}`",
             )
         if pending.error is not None:
             raise pending.error
@@ -358,9 +410,11 @@ class OAuthSession:
             with trio.fail_at(pending.ends_at):
                 pending.credential = await self._flow.sign_in(pending.scope, explicit=False)
         except trio.TooSlowError:
+            what = "browser sign-in" if self._flow.grant == AUTHORIZATION_CODE else "sign-in"
             pending.error = AuthorizationRequired(
-                f"the browser sign-in to {self._display} was not completed within {limit:.0f} s",
+                f"the {what} to {self._display} was not completed within {limit:.0f} s",
                 self._display,
+                self._login_hint(),
             )
         except UpstreamError as exc:
             pending.error = exc
@@ -370,7 +424,9 @@ class OAuthSession:
         finally:
             if pending.credential is None and pending.error is None:  # cancelled
                 pending.error = AuthorizationRequired(
-                    f"the sign-in to {self._display} was interrupted", self._display
+                    f"the sign-in to {self._display} was interrupted",
+                    self._display,
+                    self._login_hint(),
                 )
             pending.done.set()
 
@@ -382,7 +438,9 @@ class OAuthSession:
             return await self._flow.refresh(stale)
         except SignInNeeded as exc:
             if not interactive:
-                raise AuthorizationRequired(f"{exc} ({self._display})", self._display) from None
+                raise AuthorizationRequired(
+                    f"{exc} ({self._display})", self._display, self._login_hint()
+                ) from None
             return await self._sign_in_shared(granted_scope(stale), deadline, str(exc))
         except UpstreamError as exc:
             if exc.transient and not stale.expired():

@@ -11,6 +11,13 @@ moves back finds its old one.
 
 A registration is a dict, kept as the stored credential's ``client`` (its fields are listed in
 ``oauth.py``).
+
+The grant decides what is registered: the browser sign-in registers a loopback redirect URI
+and ``authorization_code``; the device grant (RFC 8628) registers no redirect URI and
+``urn:ietf:params:oauth:grant-type:device_code``, both with ``refresh_token``. A dynamic
+registration is reused only for a grant it was registered for (``grant_types``; one stored
+before they were kept is taken to be for the browser). The client credentials grant needs a
+pre-registered client (``--oauth-client-id`` and its secret).
 """
 
 from __future__ import annotations
@@ -28,11 +35,12 @@ from .._version import __version__
 from ..shell.net import is_loopback_host
 from .discovery import AuthorizationServer, Discovery
 from .errors import OAuthError
-from .oauth_options import OAuthOptions
+from .oauth_options import AUTHORIZATION_CODE, DEVICE_CODE, OAuthOptions
 from .scope import covers, scope_union
 from .token_endpoint import error_text, post_without_redirects
 
 __all__ = [
+    "DEVICE_GRANT",
     "application_type",
     "client_for_sign_in",
     "registered_port",
@@ -43,6 +51,25 @@ __all__ = [
 ]
 
 log = logging.getLogger("mcp_remote_py")
+
+# RFC 8628 §3.4: the grant type of the device flow's token requests (and of its registrations).
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+_REGISTERED_GRANTS = {
+    AUTHORIZATION_CODE: ["authorization_code", "refresh_token"],
+    DEVICE_CODE: [DEVICE_GRANT, "refresh_token"],
+}
+
+
+def _redirects(redirect_uri: str | None) -> list[str]:
+    return [redirect_uri] if redirect_uri else []
+
+
+def _registered_for(registration: Mapping[str, Any], grant: str) -> bool:
+    """Whether a stored dynamic registration may be used for ``grant``."""
+    grants = registration.get("grant_types")
+    if not isinstance(grants, list):
+        return grant == AUTHORIZATION_CODE  # stored before grant_types were kept
+    return _REGISTERED_GRANTS[grant][0] in grants
 
 
 def registration_auth_method(supported: tuple[str, ...]) -> str:
@@ -82,17 +109,19 @@ async def client_for_sign_in(
     http: httpx.AsyncClient,
     discovery: Discovery,
     options: OAuthOptions,
-    redirect_uri: str,
+    redirect_uri: str | None,
     scope: str | None,
     old: Mapping[str, Any],
     *,
     display: str,
     notify: Callable[[str], None],
+    grant: str = AUTHORIZATION_CODE,
 ) -> dict[str, Any]:
     """The client to sign in as, in the order of 2025-11-25 §Client Registration
     Approaches: pre-registered, a Client ID Metadata Document, Dynamic Client
     Registration; a registration stored earlier (``old``) is reused, but only with the
-    authorization server that issued it (``registrations_by_issuer``)."""
+    authorization server that issued it (``registrations_by_issuer``). ``redirect_uri`` is
+    None for the device grant (``grant`` ``device_code``), which has no redirect."""
     server = discovery.server
     known = registrations_by_issuer(old)
     # 2026-07-28 §Authorization Server Binding (SEP-2352): client credentials belong to the
@@ -130,17 +159,17 @@ async def client_for_sign_in(
             "token_endpoint_auth_method": static_auth_method(
                 secret is not None, server.token_endpoint_auth_methods
             ),
-            "redirect_uris": [redirect_uri],
+            "redirect_uris": _redirects(redirect_uri),
         }
     if kind == "static" and isinstance(mine.get("client_id"), str):
-        return {**_registration_fields(mine), "redirect_uris": [redirect_uri]}
+        return {**_registration_fields(mine), "redirect_uris": _redirects(redirect_uri)}
     # A Client ID Metadata Document URL is portable: every authorization server that supports
     # them resolves it itself, so it needs no binding (§Authorization Server Binding).
     document = next(
         (r for r in known.values() if r.get("registration") == "metadata_document"), None
     )
     if document is not None and server.client_id_metadata_documents:
-        return {**_registration_fields(document), "redirect_uris": [redirect_uri]}
+        return {**_registration_fields(document), "redirect_uris": _redirects(redirect_uri)}
     if options.client_metadata_url:
         if server.client_id_metadata_documents:
             url = _client_metadata_url(options.client_metadata_url)
@@ -148,7 +177,7 @@ async def client_for_sign_in(
                 "registration": "metadata_document",
                 "client_id": url,
                 "token_endpoint_auth_method": "none",
-                "redirect_uris": [redirect_uri],
+                "redirect_uris": _redirects(redirect_uri),
             }
         notify(
             f"the authorization server {server.issuer} does not support client ID metadata "
@@ -156,7 +185,8 @@ async def client_for_sign_in(
         )
     if (
         kind == "dynamic"
-        and redirect_uri in (mine.get("redirect_uris") or [])
+        and _registered_for(mine, grant)
+        and (redirect_uri is None or redirect_uri in (mine.get("redirect_uris") or []))
         and not _secret_expired(mine)
         and (mine.get("registered_scope") is None or covers(mine["registered_scope"], scope))
     ):
@@ -175,32 +205,37 @@ async def client_for_sign_in(
         )
     register_scope = scope_union(scope, *(discovery.scopes_supported or ()))
     return await _register(
-        http, server, redirect_uri, register_scope, discovery, options.client_name, display
+        http, server, redirect_uri, register_scope, discovery, options.client_name, display, grant
     )
 
 
 async def _register(
     http: httpx.AsyncClient,
     server: AuthorizationServer,
-    redirect_uri: str,
+    redirect_uri: str | None,
     scope: str | None,
     discovery: Discovery,
     client_name: str,
     display: str,
+    grant: str,
 ) -> dict[str, Any]:
-    """RFC 7591 Dynamic Client Registration."""
+    """RFC 7591 Dynamic Client Registration, for the browser's redirect or for the device
+    grant (RFC 8628 §3.4's grant type, no redirect URI and no response type)."""
     assert server.registration_endpoint is not None
     method = registration_auth_method(server.token_endpoint_auth_methods)
+    grant_types = _REGISTERED_GRANTS[grant]
     metadata: dict[str, Any] = {
         "client_name": client_name,
-        "application_type": application_type(redirect_uri),
-        "redirect_uris": [redirect_uri],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
+        # A device-flow client is a native application too (OpenID Connect Registration §2).
+        "application_type": application_type(redirect_uri) if redirect_uri else "native",
+        "grant_types": grant_types,
+        "response_types": ["code"] if redirect_uri else [],
         "token_endpoint_auth_method": method,
         "software_id": "mcp-remote-py",
         "software_version": __version__,
     }
+    if redirect_uri:
+        metadata["redirect_uris"] = [redirect_uri]
     if scope:
         metadata["scope"] = scope
     status, body = await post_without_redirects(
@@ -243,6 +278,7 @@ async def _register(
         granted_method = method if secret is None or method != "none" else "client_secret_basic"
     redirect_uris = data.get("redirect_uris")
     registered_scope = data.get("scope")
+    registered_grants = data.get("grant_types")
     log.info("registered with %s as client %s", server.issuer, client_id)
     return {
         "registration": "dynamic",
@@ -250,8 +286,16 @@ async def _register(
         "client_secret": secret,
         "client_secret_expires_at": data.get("client_secret_expires_at"),
         "token_endpoint_auth_method": granted_method,
-        "redirect_uris": redirect_uris if isinstance(redirect_uris, list) else [redirect_uri],
+        "redirect_uris": (
+            redirect_uris if isinstance(redirect_uris, list) else _redirects(redirect_uri)
+        ),
         "registered_scope": registered_scope if isinstance(registered_scope, str) else scope,
+        "grant_types": (
+            registered_grants
+            if isinstance(registered_grants, list)
+            and all(isinstance(g, str) for g in registered_grants)
+            else grant_types
+        ),
         "issuer": server.issuer,
     }
 
@@ -309,6 +353,7 @@ def _registration_fields(old: Mapping[str, Any]) -> dict[str, Any]:
         "token_endpoint_auth_method",
         "redirect_uris",
         "registered_scope",
+        "grant_types",
     )
     return {k: old[k] for k in keep if k in old}
 

@@ -338,6 +338,6 @@ def bearer_header_for(url: str, store: CredentialStore | None = None) -> tuple[s
     keyring), and ``ValueError`` for a URL that is not http(s).
     """
     credential = (store if store is not None else CredentialStore()).get(url)
-    if credential is None:
+    if credential is None or credential.kind == "client":  # a client secret is no token
         return None
     return ("Authorization", f"Bearer {credential.access_token}")

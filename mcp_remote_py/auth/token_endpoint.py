@@ -3,7 +3,9 @@
 Every request is built here, not by the relay's client: the user's ``--header`` values never
 travel to the authorization server, and a request never follows a redirect (a secret never
 follows one). Each is bounded (``TOKEN_TIMEOUT``). Client authentication is ``none``,
-``client_secret_post`` or ``client_secret_basic``, as the client registered.
+``client_secret_post`` or ``client_secret_basic``, as the client registered: on token requests
+(``token_request``) and on the other form requests a client authenticates (``client_post``:
+RFC 8628's device authorization request).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import trio
@@ -36,6 +38,7 @@ __all__ = [
     "TOKEN_TIMEOUT",
     "TokenEndpointError",
     "Tokens",
+    "client_post",
     "error_text",
     "parse_token_response",
     "post_without_redirects",
@@ -179,28 +182,44 @@ async def post_without_redirects(
     return response.status_code, response.content
 
 
-async def token_request(
-    http: httpx.AsyncClient, endpoint: str, client: Mapping[str, Any], **params: Any
-) -> Tokens:
-    """A token endpoint request (RFC 6749 §4.1.3 / §6), authenticated as registered (``client``
-    is the registration)."""
-    grant_type = params.pop("grant_type")
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Accept": "application/json",
-    }
+def _client_auth(client: Mapping[str, Any], params: dict[str, Any]) -> Any:
+    """authlib's ClientAuth for the registration ``client`` (``params`` gains the client_id
+    that client_secret_basic leaves out of the body)."""
     client_id = str(client["client_id"])
     secret = client.get("client_secret") or None
     method = client.get("token_endpoint_auth_method") or "none"
     if method == "client_secret_basic" and secret:
         # client_id in the body too: RFC 6749 allows it, and many servers want it.
         params["client_id"] = client_id
-        auth = ClientAuth(client_id, secret, client_secret_basic)
-    elif method == "client_secret_post" and secret:
-        auth = ClientAuth(client_id, secret, "client_secret_post")
-    else:
-        auth = ClientAuth(client_id, None, "none")
+        return ClientAuth(client_id, secret, client_secret_basic)
+    if method == "client_secret_post" and secret:
+        return ClientAuth(client_id, secret, "client_secret_post")
+    return ClientAuth(client_id, None, "none")
+
+
+def _form_headers() -> dict[str, str]:
+    return {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+
+
+async def client_post(
+    http: httpx.AsyncClient, endpoint: str, client: Mapping[str, Any], **params: str | None
+) -> tuple[int, bytes]:
+    """A form POST (not a token request) authenticated as registered, e.g. RFC 8628 §3.1's
+    device authorization request; parameters that are None are left out. (status, body)."""
+    fields = {name: value for name, value in params.items() if value is not None}
+    auth = _client_auth(client, fields)
+    _, headers, body = auth.prepare("POST", endpoint, _form_headers(), urlencode(fields))
+    return await post_without_redirects(http, endpoint, str(body).encode(), headers)
+
+
+async def token_request(
+    http: httpx.AsyncClient, endpoint: str, client: Mapping[str, Any], **params: Any
+) -> Tokens:
+    """A token endpoint request (RFC 6749 §4.1.3, §4.4.2, §6; RFC 8628 §3.4), authenticated as
+    registered (``client`` is the registration)."""
+    grant_type = params.pop("grant_type")
+    auth = _client_auth(client, params)
     body = prepare_token_request(grant_type, **params)
-    _, headers, body = auth.prepare("POST", endpoint, headers, body)
+    _, headers, body = auth.prepare("POST", endpoint, _form_headers(), body)
     status, answer = await post_without_redirects(http, endpoint, str(body).encode(), headers)
     return parse_token_response(status, answer, time.time())

@@ -1,15 +1,23 @@
-"""One server's tokens: read from the store, refreshed, or got by a browser sign-in.
+"""One server's tokens: read from the store, refreshed, or got by a sign-in.
 
 ``TokenFlow`` does the work ``OAuthSession`` (``oauth.py``) asks for, and decides nothing about
 when: it discovers the authorization server (``discovery.py``), picks the client
-(``registration.py``), runs the authorization code grant with PKCE S256 through a loopback
-callback (``callback.py``), refreshes, and keeps the tokens in the credential store. A sign-in
-and a refresh happen once per server across processes (``locks.py``): a process that finds
-another one at it waits and takes its tokens.
+(``registration.py``), signs in with the grant ``OAuthOptions.grant`` names (the authorization
+code grant with PKCE S256 through a loopback callback, ``callback.py``; or, with no browser
+here, the device authorization grant or client credentials, ``grants.py``), refreshes, and
+keeps the tokens in the credential store. A sign-in and a refresh happen once per server across
+processes (``locks.py``): a process that finds another one at it waits and takes its tokens.
 
-The authorization code is single-use and a rotated refresh token replaces the old one: each
-exchange and the saving of its result are shielded from cancellation, so tokens the server has
-issued always reach the store.
+Tokens got with client credentials come without a refresh token: "refreshing" them is asking
+for a new one the same way, which needs no user.
+
+A pre-registered client's secret stored with ``auth set-client-secret`` (a credential of kind
+``client``) is used when the options name no secret of their own; it stays stored when a
+refresh token is refused and the tokens are dropped.
+
+The authorization code and the device code are single-use and a rotated refresh token replaces
+the old one: each exchange and the saving of its result are shielded from cancellation, so
+tokens the server has issued always reach the store.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +52,14 @@ from .discovery import (
     discover,
 )
 from .errors import AuthorizationRequired, OAuthError
+from .grants import (
+    DeviceCode,
+    client_credentials,
+    device_endpoint,
+    poll_for_tokens,
+    request_device_code,
+    secret_advice,
+)
 from .locks import (
     REFRESH_LOCK_TIMEOUT,
     SIGN_IN_LOCK_GRACE,
@@ -50,13 +67,19 @@ from .locks import (
     file_lock,
     lock_path,
 )
-from .oauth_options import OAuthOptions
-from .registration import client_for_sign_in, registered_port, remember_registration
+from .oauth_options import CLIENT_CREDENTIALS, DEVICE_CODE, OAuthOptions
+from .registration import (
+    client_for_sign_in,
+    registered_port,
+    registrations_by_issuer,
+    remember_registration,
+)
 from .scope import covers, granted_scope, scope_union
 from .store import CredentialStore, CredentialStoreError
 from .token_endpoint import (
     TOKEN_TIMEOUT,
     TokenEndpointError,
+    Tokens,
     error_text,
     refresh_due,
     token_request,
@@ -86,6 +109,7 @@ class TokenFlow:
         store: CredentialStore | None = None,
         browser: Browser | None = None,
         notify: Notify | None = None,
+        prompt: Notify | None = None,
         lock_dir: Path | None = None,
     ) -> None:
         self._key = canonical_server_key(server_url)  # ValueError for a bad URL
@@ -96,10 +120,16 @@ class TokenFlow:
         self._store = store if store is not None else CredentialStore()
         self._browser: Browser = browser or system_browser
         self._notify: Notify = notify or log.warning
+        # Where the device grant's code is shown (default: with the other notices).
+        self._prompt: Notify = prompt or self._notify
         self._lock_dir = lock_dir if lock_dir is not None else default_lock_dir()
         self.credential: Credential | None = None
         # The last client registration seen, kept when dropped tokens take the credential.
         self._known_client: dict[str, Any] = {}
+        # A pre-registered client's (id, secret) stored with `auth set-client-secret`.
+        self._stored_client: tuple[str, str] | None = None
+        # The device grant's code while the user is to enter it (for the answers meanwhile).
+        self.device: DeviceCode | None = None
         self.bearer_stored = False
         self._loaded = False
         self.challenge: Challenge | None = None
@@ -121,6 +151,16 @@ class TokenFlow:
         """The server's URL as messages show it."""
         return self._display
 
+    @property
+    def grant(self) -> str:
+        return self._options.grant
+
+    @property
+    def login_command(self) -> str:
+        """The command that signs in to this server ahead of time, the way this flow does."""
+        device = " --device" if self._options.grant == DEVICE_CODE else ""
+        return f"mcp-remote-py auth login {self._display}{device}"
+
     # ------------------------------------------------------------------ the store
 
     async def current(self, *, reload: bool = False) -> Credential | None:
@@ -129,6 +169,11 @@ class TokenFlow:
             found = await self._store_call(self._store.get, self._url)
             self.bearer_stored = found is not None and found.kind == "bearer"
             self.credential = found if found is not None and found.kind == "oauth" else None
+            self._stored_client = None
+            if found is not None and found.kind == "client":
+                client_id = (found.client or {}).get("client_id")
+                if isinstance(client_id, str) and client_id:
+                    self._stored_client = (client_id, found.access_token)
             if self.credential is not None and self.credential.client:
                 self._known_client = dict(self.credential.client)
             self._loaded = True
@@ -141,10 +186,41 @@ class TokenFlow:
         self.bearer_stored = False
         self._loaded = True
 
-    async def _drop(self) -> None:
-        await self._store_call(self._store.delete, self._url)
+    async def _drop(self, *, keep_client: bool = False) -> None:
+        """Remove the stored tokens; with ``keep_client``, a pre-registered client's secret
+        stays stored (as a credential of kind ``client``) for the next sign-in."""
+        known = self._known_client
+        client_id, secret = known.get("client_id"), known.get("client_secret")
+        if (
+            keep_client
+            and known.get("registration") == "static"
+            and isinstance(client_id, str)
+            and isinstance(secret, str)
+            and secret
+        ):
+            kept = Credential(
+                kind="client",
+                access_token=secret,
+                client={"registration": "static", "client_id": client_id},
+            )
+            await self._store_call(self._store.put, self._url, kept)
+            self._stored_client = (client_id, secret)
+        else:
+            await self._store_call(self._store.delete, self._url)
         self.credential = None
         self._loaded = True
+
+    def _client_options(self) -> OAuthOptions:
+        """The options, with the client id and secret stored by `auth set-client-secret` where
+        they name none of their own (or the same client without its secret)."""
+        options = self._options
+        stored = self._stored_client
+        if stored is None or options.client_secret:
+            return options
+        client_id, secret = stored
+        if options.client_id and options.client_id != client_id:
+            return options
+        return replace(options, client_id=client_id, client_secret=secret)
 
     @staticmethod
     async def _store_call(function: Callable[..., Any], *args: Any) -> Any:
@@ -156,8 +232,11 @@ class TokenFlow:
 
     # ------------------------------------------------------------------ refresh
 
-    async def refresh(self, stale: Credential) -> Credential:
-        """Refresh once across tasks and processes; a newer token stored meanwhile wins."""
+    async def refresh(self, stale: Credential, *, how: str = "refresh") -> Credential:
+        """Refresh once across tasks and processes; a newer token stored meanwhile wins.
+
+        A token got with client credentials is replaced by a new one got the same way (no
+        refresh token needed). ``how`` is what ``issued`` records for the new token."""
         async with self._refresh_lock:
             lock = file_lock(
                 lock_path(self._lock_dir, self._key, "refresh"),
@@ -174,6 +253,13 @@ class TokenFlow:
                 ):
                     return current
                 base = current if current is not None and current.refresh_token else stale
+                if not base.refresh_token and (base.client or {}).get("grant") == (
+                    CLIENT_CREDENTIALS
+                ):
+                    credential = await self._renew_client_credentials(base)
+                    self.issued[credential.access_token] = (how, time.monotonic())
+                    log.info("got a new token for %s (client credentials)", self._display)
+                    return credential
                 if not base.refresh_token:
                     raise SignInNeeded("the token has expired and there is no refresh token")
                 client = dict(base.client or {})
@@ -200,7 +286,7 @@ class TokenFlow:
                         # invalid_grant: expired or revoked; invalid_client: the registration
                         # is gone. Either way the stored tokens are dead weight.
                         if exc.error in ("invalid_grant", "invalid_client"):
-                            await self._drop()
+                            await self._drop(keep_client=exc.error == "invalid_grant")
                             raise SignInNeeded(
                                 f"the authorization server refused the stored refresh token "
                                 f"({exc}); the sign-in has expired or was revoked, so the stored "
@@ -216,15 +302,47 @@ class TokenFlow:
                         client={**client, "scope": tokens.scope or client.get("scope")},
                     )
                     await self._save(credential)
-        self.issued[credential.access_token] = ("refresh", time.monotonic())
+        self.issued[credential.access_token] = (how, time.monotonic())
         log.info("refreshed the token for %s", self._display)
+        return credential
+
+    async def _renew_client_credentials(self, base: Credential) -> Credential:
+        """A new client credentials token in place of ``base``'s (under the refresh lock)."""
+        client = dict(base.client or {})
+        options = self._client_options()
+        if options.client_secret and options.client_id == client.get("client_id"):
+            client["client_secret"] = options.client_secret  # a secret rotated since
+        endpoint = client.get("token_endpoint")
+        if not isinstance(endpoint, str):
+            endpoint = (await self._discover()).server.token_endpoint
+        check_endpoint_url(endpoint, "the token endpoint", allow_http=self._options.allow_http)
+        resource = client.get("resource")
+        scope = client.get("scope")
+        with trio.CancelScope(shield=True):
+            tokens = await client_credentials(
+                self._client,
+                endpoint,
+                client,
+                scope=scope if isinstance(scope, str) else None,
+                resource=resource if isinstance(resource, str) else None,
+                display=self._display,
+            )
+            credential = Credential(
+                kind="oauth",
+                access_token=tokens.access_token,
+                refresh_token=tokens.refresh_token,
+                expires_at=tokens.expires_at,
+                client={**client, "scope": tokens.scope or client.get("scope")},
+            )
+            await self._save(credential)
         return credential
 
     # ------------------------------------------------------------------ sign-in
 
     async def sign_in(self, scope: str | None, *, explicit: bool) -> Credential:
-        """The browser sign-in, once per server across processes: a process that finds another
-        one signing in waits for it and takes its tokens."""
+        """The sign-in (browser, device code or client credentials, as ``grant`` says), once per
+        server across processes: a process that finds another one signing in waits for it and
+        takes its tokens."""
         started = time.time()
         lock = file_lock(
             lock_path(self._lock_dir, self._key, "sign-in"),
@@ -252,7 +370,146 @@ class TokenFlow:
                     f"another mcp-remote-py was signing in to {self._display} and did not finish",
                     self._display,
                 )
+            if self._options.grant == DEVICE_CODE:
+                return await self._device_sign_in(scope)
+            if self._options.grant == CLIENT_CREDENTIALS:
+                return await self._client_credentials_sign_in(scope)
             return await self._browser_sign_in(scope)
+
+    async def _device_sign_in(self, scope: str | None) -> Credential:
+        """RFC 8628: a code the user enters on another device, while this polls for tokens."""
+        discovery = await self._discover()
+        server = discovery.server
+        endpoint = device_endpoint(server, allow_http=self._options.allow_http)
+        scope = scope_union(scope) or self._initial_scope(discovery)
+        known = self._known_client
+        resource = self._resource(discovery)
+        client = await client_for_sign_in(
+            self._client,
+            discovery,
+            self._client_options(),
+            None,
+            scope,
+            known,
+            display=self._display,
+            notify=self._notify,
+            grant=DEVICE_CODE,
+        )
+        device = await request_device_code(
+            self._client,
+            endpoint,
+            client,
+            scope=scope,
+            resource=resource,
+            allow_http=self._options.allow_http,
+        )
+
+        async def keep(tokens: Tokens) -> Credential:
+            credential = self._signed_in(
+                tokens, client, server, resource, scope, known, grant=DEVICE_CODE
+            )
+            await self._save(credential)
+            return credential
+
+        self.device = device
+        self._prompt(device.prompt(self._display))
+        try:
+            credential: Credential = await poll_for_tokens(
+                self._client,
+                server.token_endpoint,
+                client,
+                device,
+                resource=resource,
+                display=self._display,
+                login_command=self.login_command,
+                keep=keep,
+            )
+        finally:
+            self.device = None
+        return self._done(credential)
+
+    async def _client_credentials_sign_in(self, scope: str | None) -> Credential:
+        """RFC 6749 §4.4: a token for the pre-registered client itself; no user, no browser."""
+        discovery = await self._discover()
+        server = discovery.server
+        scope = scope_union(scope) or self._initial_scope(discovery)
+        known = self._known_client
+        resource = self._resource(discovery)
+        options = self._client_options()
+        mine = registrations_by_issuer(known).get(server.issuer, {})
+        if not options.client_id and mine.get("registration") != "static":
+            raise OAuthError(
+                f"--oauth-client-credentials needs the id of a client registered with "
+                f"{server.issuer}",
+                "Pass --oauth-client-id ID. " + secret_advice(self._display),
+            )
+        client = await client_for_sign_in(
+            self._client,
+            discovery,
+            options,
+            None,
+            scope,
+            known,
+            display=self._display,
+            notify=self._notify,
+            grant=CLIENT_CREDENTIALS,
+        )
+        if not client.get("client_secret"):
+            raise OAuthError(
+                f"no secret for the client {client['client_id']}, which the client credentials "
+                "grant needs",
+                secret_advice(self._display),
+            )
+        with trio.CancelScope(shield=True):
+            tokens = await client_credentials(
+                self._client,
+                server.token_endpoint,
+                client,
+                scope=scope,
+                resource=resource,
+                display=self._display,
+            )
+            credential = self._signed_in(
+                tokens, client, server, resource, scope, known, grant=CLIENT_CREDENTIALS
+            )
+            await self._save(credential)
+        return self._done(credential, f"got a token for {self._display} (client credentials)")
+
+    def _signed_in(
+        self,
+        tokens: Tokens,
+        client: Mapping[str, Any],
+        server: AuthorizationServer,
+        resource: str | None,
+        scope: str | None,
+        known: Mapping[str, Any],
+        *,
+        grant: str | None = None,
+    ) -> Credential:
+        """The credential a sign-in's tokens are stored as."""
+        details: dict[str, Any] = {
+            **client,
+            "issuer": server.issuer,
+            "token_endpoint": server.token_endpoint,
+            "resource": resource,
+            "scope": tokens.scope or scope,
+            "registrations": remember_registration(known, client, server.issuer),
+        }
+        if grant is not None:
+            details["grant"] = grant
+        return Credential(
+            kind="oauth",
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=tokens.expires_at,
+            client=details,
+        )
+
+    def _done(self, credential: Credential, notice: str | None = None) -> Credential:
+        self.issued[credential.access_token] = ("sign-in", time.monotonic())
+        self.signed_in_at = trio.current_time()
+        self._notify(notice or f"signed in to {self._display}")
+        return credential
 
     async def _browser_sign_in(self, scope: str | None) -> Credential:
         discovery = await self._discover()
@@ -270,7 +527,7 @@ class TokenFlow:
             client = await client_for_sign_in(
                 self._client,
                 discovery,
-                self._options,
+                self._client_options(),
                 callback.redirect_uri,
                 scope,
                 known,
@@ -310,25 +567,9 @@ class TokenFlow:
                 code_verifier=verifier,
                 resource=resource,
             )
-            credential = Credential(
-                kind="oauth",
-                access_token=tokens.access_token,
-                refresh_token=tokens.refresh_token,
-                expires_at=tokens.expires_at,
-                client={
-                    **client,
-                    "issuer": server.issuer,
-                    "token_endpoint": server.token_endpoint,
-                    "resource": resource,
-                    "scope": tokens.scope or scope,
-                    "registrations": remember_registration(known, client, server.issuer),
-                },
-            )
+            credential = self._signed_in(tokens, client, server, resource, scope, known)
             await self._save(credential)
-        self.issued[credential.access_token] = ("sign-in", time.monotonic())
-        self.signed_in_at = trio.current_time()
-        self._notify(f"signed in to {self._display}")
-        return credential
+        return self._done(credential)
 
     async def _listen(
         self, known: Mapping[str, Any], state: str, server: AuthorizationServer

@@ -19,8 +19,22 @@ it advertises (PKCE methods, client ID metadata documents, authentication method
 lifetimes and refresh token rotation, and a tool that needs more scope (403
 ``insufficient_scope``, for step-up).
 
+Two grants the SDK does not have are ours, on the same token endpoint and with the SDK's client
+authentication:
+
+* device authorization (RFC 8628), with ``AuthServerConfig.device``: a
+  ``device_authorization_endpoint``, a user code that the test enters "on another device" by
+  POSTing it to ``device_approve_url`` (``approve_device``; ``decision=deny`` declines), and
+  polls answered ``authorization_pending`` until then; ``device_slow_down`` polls answered
+  ``slow_down`` first (and any poll sooner than the interval asked for), ``device_expire``
+  answers ``expired_token``, ``device_expires_in``/``device_interval`` are what the answer
+  says. Dynamic registration for the device grant (no redirect URI) is ours too, since the
+  SDK's insists on ``authorization_code``. ``device_polls`` records each poll's time and answer.
+* client credentials (RFC 6749 §4.4), for a pre-registered client whose ``grant_types``
+  include it (``StaticClient``): a token for the client itself, no refresh token.
+
 Everything the client sends is recorded (``authorize_requests``, ``token_requests``,
-``registrations``, ``metadata_requests``) for the tests to check.
+``registrations``, ``metadata_requests``, ``device_requests``) for the tests to check.
 """
 
 from __future__ import annotations
@@ -30,18 +44,19 @@ import secrets
 import socket
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import uvicorn
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
 from mcp.server.auth.handlers.token import TokenHandler
-from mcp.server.auth.middleware.client_auth import ClientAuthenticator
+from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
 from mcp.server.auth.provider import (
     AccessToken,
     AuthorizationCode,
@@ -57,7 +72,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from pydantic import AnyUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 ASGIApp = Callable[..., Any]
@@ -65,6 +80,11 @@ ALL_SCOPES = ["mcp:read", "mcp:admin"]
 ADMIN_TOOL = "admin_tool"
 CUSTOM_PRM_PATH = "/meta/protected-resource.json"
 CLIENT_METADATA_PATH = "/client-metadata.json"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# RFC 8628 §6.1: user codes of consonants only, with a dash for readability.
+USER_CODE_LETTERS = "BCDFGHJKLMNPQRSTVWXZ"
+SLOW_DOWN_STEP = 5.0
+POLL_TOLERANCE = 0.05  # a poll this much early still counts as on time
 
 
 @dataclass
@@ -73,6 +93,22 @@ class StaticClient:
 
     secret: str | None = None
     method: str = "none"  # token_endpoint_auth_method
+    grant_types: list[str] = field(default_factory=lambda: ["authorization_code", "refresh_token"])
+
+
+@dataclass
+class DevicePending:
+    """One device authorization (RFC 8628) the user has not finished yet."""
+
+    client_id: str
+    user_code: str
+    scopes: list[str]
+    resource: str | None
+    expires_at: float  # time.monotonic()
+    interval: float  # the interval the client must keep now (grows with each slow_down)
+    slow_downs_left: int
+    status: str = "pending"  # pending | approved | denied | used
+    last_poll: float | None = None
 
 
 @dataclass
@@ -104,6 +140,12 @@ class AuthServerConfig:
     static_clients: dict[str, StaticClient] = field(default_factory=dict)
     # A CIMD document served on the MCP server's origin, listing this redirect URI.
     cimd_redirect_uri: str = "http://127.0.0.1/callback"
+    # RFC 8628 device authorization: offered (in the metadata too) when True.
+    device: bool = False
+    device_interval: float | None = 0.2  # the answer's interval (None: left out, 5 s then)
+    device_expires_in: float = 60.0
+    device_slow_down: int = 0  # answer this many polls slow_down before anything else
+    device_expire: bool = False  # answer every poll expired_token
 
 
 def _bind() -> socket.socket:
@@ -238,6 +280,7 @@ class _Provider:
         scopes: list[str],
         resource: str | None,
         keep_refresh: str | None = None,
+        refresh: bool = True,
     ) -> OAuthToken:
         access = "at_" + secrets.token_urlsafe(24)
         self.server.access_tokens[access] = AccessToken(
@@ -247,11 +290,11 @@ class _Provider:
             expires_at=int(time.time() + self.config.access_ttl),
             resource=resource,
         )
-        refresh = keep_refresh
-        if refresh is None and self.config.issue_refresh:
-            refresh = "rt_" + secrets.token_urlsafe(24)
-            self.server.refresh_tokens[refresh] = RefreshToken(
-                token=refresh, client_id=client_id, scopes=scopes, resource=resource
+        refresh_token = keep_refresh
+        if refresh_token is None and refresh and self.config.issue_refresh:
+            refresh_token = "rt_" + secrets.token_urlsafe(24)
+            self.server.refresh_tokens[refresh_token] = RefreshToken(
+                token=refresh_token, client_id=client_id, scopes=scopes, resource=resource
             )
         self.server.issued.append(access)
         return OAuthToken(
@@ -259,7 +302,7 @@ class _Provider:
             token_type="Bearer",
             expires_in=self.config.access_ttl,
             scope=" ".join(scopes) or None,
-            refresh_token=refresh,
+            refresh_token=refresh_token,
         )
 
 
@@ -461,6 +504,13 @@ class AuthServer:
         self.cimd_fetches: list[str] = []
         self.unauthorized = 0
         self.forbidden = 0
+        # RFC 8628: by device code; the device authorization requests; each poll's
+        # (time.monotonic(), answer), the answer an error code or "tokens"; polls that came
+        # sooner than the interval the client was asked to keep.
+        self.devices: dict[str, DevicePending] = {}
+        self.device_requests: list[dict[str, str]] = []
+        self.device_polls: list[tuple[float, str]] = []
+        self.polls_too_soon = 0
 
         mcp_sock = _bind()
         self.origin = f"http://127.0.0.1:{mcp_sock.getsockname()[1]}"
@@ -483,7 +533,7 @@ class AuthServer:
                 client_secret=static.secret,
                 token_endpoint_auth_method=static.method,
                 redirect_uris=[AnyUrl("http://127.0.0.1/callback")],
-                grant_types=["authorization_code", "refresh_token"],
+                grant_types=static.grant_types,
                 scope=" ".join(ALL_SCOPES),
                 any_loopback_port=True,
             )
@@ -553,7 +603,11 @@ class AuthServer:
             )
 
             async def register(request: Request) -> Response:
-                self.registrations.append(json.loads(await request.body()))
+                metadata = json.loads(await request.body())
+                self.registrations.append(metadata)
+                grants = metadata.get("grant_types") or []
+                if DEVICE_GRANT in grants and "authorization_code" not in grants:
+                    return self._register_device_client(metadata)
                 return await handler.handle(request)
 
             routes.append(Route(base + "/register", register, methods=["POST"]))
@@ -564,8 +618,15 @@ class AuthServer:
         }
         if config.as_metadata in locations:
             routes.append(Route(locations[config.as_metadata], self._metadata, methods=["GET"]))
+        if config.device:
+            routes += [
+                Route(base + "/device_authorization", self._device_authorization, methods=["POST"]),
+                Route(base + "/device", self._device_page, methods=["GET"]),
+                Route(base + "/device/approve", self._device_approve, methods=["POST"]),
+            ]
         self._authorize_handler = AuthorizationHandler(provider)
-        self._token_handler = TokenHandler(provider, ClientAuthenticator(provider))
+        self._client_auth = ClientAuthenticator(provider)
+        self._token_handler = TokenHandler(provider, self._client_auth)
         return routes
 
     async def _metadata(self, request: Request) -> Response:
@@ -581,7 +642,150 @@ class AuthServer:
         if "authorization" in request.headers:
             record["authorization_header"] = request.headers["authorization"]
         self.token_requests.append(record)
+        if record.get("grant_type") == DEVICE_GRANT:
+            return await self._device_token(request, record)
+        if record.get("grant_type") == "client_credentials":
+            return await self._client_credentials_token(request, record)
         return await self._token_handler.handle(request)
+
+    # ---- the grants the SDK does not have
+
+    async def _client(self, request: Request, grant: str) -> _Client | Response:
+        """The authenticated client, allowed ``grant``; or the error answer."""
+        try:
+            client = await self._client_auth.authenticate_request(request)
+        except AuthenticationError as exc:
+            return _oauth_error("invalid_client", exc.message, 401)
+        if grant not in (client.grant_types or []):
+            return _oauth_error("unauthorized_client", f"this client may not use {grant}")
+        assert isinstance(client, _Client)
+        return client
+
+    def _scopes(self, client: _Client, asked: str | None) -> list[str] | None:
+        allowed = (client.scope or " ".join(ALL_SCOPES)).split()
+        wanted = asked.split() if asked else ["mcp:read"]
+        return wanted if set(wanted) <= set(allowed) else None
+
+    def _register_device_client(self, metadata: dict[str, Any]) -> Response:
+        """RFC 7591 registration of a device-flow client: no redirect URI, no response type."""
+        method = metadata.get("token_endpoint_auth_method") or "client_secret_post"
+        client = _Client(
+            client_id=str(uuid.uuid4()),
+            client_secret=None if method == "none" else secrets.token_hex(32),
+            client_id_issued_at=int(time.time()),
+            token_endpoint_auth_method=method,
+            redirect_uris=None,
+            grant_types=metadata["grant_types"],
+            response_types=[],
+            scope=metadata.get("scope") or "mcp:read",
+            client_name=metadata.get("client_name"),
+        )
+        self.clients[client.client_id] = client
+        return JSONResponse(client.model_dump(mode="json", exclude_none=True), status_code=201)
+
+    async def _device_authorization(self, request: Request) -> Response:
+        form = await request.form()
+        record = {k: str(v) for k, v in form.items()}
+        if "authorization" in request.headers:
+            record["authorization_header"] = request.headers["authorization"]
+        self.device_requests.append(record)
+        client = await self._client(request, DEVICE_GRANT)
+        if isinstance(client, Response):
+            return client
+        scopes = self._scopes(client, record.get("scope"))
+        if scopes is None:
+            return _oauth_error("invalid_scope", "not a scope this client may have")
+        config = self.config
+        device_code = "dc_" + secrets.token_urlsafe(24)
+        letters = "".join(secrets.choice(USER_CODE_LETTERS) for _ in range(8))
+        user_code = f"{letters[:4]}-{letters[4:]}"
+        self.devices[device_code] = DevicePending(
+            client_id=client.client_id,
+            user_code=user_code,
+            scopes=scopes,
+            resource=record.get("resource"),
+            expires_at=time.monotonic() + config.device_expires_in,
+            interval=config.device_interval if config.device_interval is not None else 5.0,
+            slow_downs_left=config.device_slow_down,
+        )
+        answer: dict[str, Any] = {
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": self.issuer + "/device",
+            "verification_uri_complete": self.issuer
+            + "/device?"
+            + urlencode({"user_code": user_code}),
+            "expires_in": config.device_expires_in,
+        }
+        if config.device_interval is not None:
+            answer["interval"] = config.device_interval
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+    async def _device_page(self, request: Request) -> Response:
+        return HTMLResponse("<form method=post action=device/approve>Enter the code</form>")
+
+    async def _device_approve(self, request: Request) -> Response:
+        """The user, on another device, enters the code and approves (or declines)."""
+        form = await request.form()
+        user_code = str(form.get("user_code", "")).strip().upper()
+        decision = str(form.get("decision", "approve"))
+        for pending in self.devices.values():
+            if pending.user_code == user_code and pending.status == "pending":
+                pending.status = "denied" if decision == "deny" else "approved"
+                return JSONResponse({"status": pending.status})
+        return JSONResponse({"error": "no such code"}, status_code=404)
+
+    async def _device_token(self, request: Request, record: dict[str, str]) -> Response:
+        client = await self._client(request, DEVICE_GRANT)
+        if isinstance(client, Response):
+            return client
+        now = time.monotonic()
+        pending = self.devices.get(record.get("device_code", ""))
+        answer = self._device_answer(pending, client.client_id, now)
+        self.device_polls.append((now, answer))
+        if answer != "tokens":
+            return _oauth_error(answer, "")
+        assert pending is not None
+        pending.status = "used"
+        token = self.provider._issue(client.client_id, pending.scopes, pending.resource)
+        return JSONResponse(
+            token.model_dump(mode="json", exclude_none=True), headers={"Cache-Control": "no-store"}
+        )
+
+    def _device_answer(self, pending: DevicePending | None, client_id: str, now: float) -> str:
+        if pending is None or pending.client_id != client_id or pending.status == "used":
+            return "invalid_grant"
+        if self.config.device_expire or now >= pending.expires_at:
+            return "expired_token"
+        last, pending.last_poll = pending.last_poll, now
+        if last is not None and now - last < pending.interval - POLL_TOLERANCE:
+            self.polls_too_soon += 1
+            pending.interval += SLOW_DOWN_STEP
+            return "slow_down"
+        if pending.slow_downs_left > 0:
+            pending.slow_downs_left -= 1
+            pending.interval += SLOW_DOWN_STEP
+            return "slow_down"
+        if pending.status == "denied":
+            return "access_denied"
+        if pending.status == "pending":
+            return "authorization_pending"
+        return "tokens"
+
+    async def _client_credentials_token(self, request: Request, record: dict[str, str]) -> Response:
+        client = await self._client(request, "client_credentials")
+        if isinstance(client, Response):
+            return client
+        scopes = self._scopes(client, record.get("scope"))
+        if scopes is None:
+            return _oauth_error("invalid_scope", "not a scope this client may have")
+        # RFC 6749 §4.4.3: a refresh token SHOULD NOT be included.
+        token = self.provider._issue(
+            client.client_id, scopes, record.get("resource"), refresh=False
+        )
+        return JSONResponse(
+            token.model_dump(mode="json", exclude_none=True), headers={"Cache-Control": "no-store"}
+        )
 
     # ---- documents
 
@@ -604,6 +808,11 @@ class AuthServer:
             data["client_id_metadata_document_supported"] = True
         if config.iss_in_response:
             data["authorization_response_iss_parameter_supported"] = True
+        if config.device:
+            data["device_authorization_endpoint"] = self.issuer + "/device_authorization"
+            data["grant_types_supported"].append(DEVICE_GRANT)
+        if any("client_credentials" in c.grant_types for c in config.static_clients.values()):
+            data["grant_types_supported"].append("client_credentials")
         return data
 
     def protected_resource_metadata(self) -> dict[str, Any]:
@@ -645,6 +854,28 @@ class AuthServer:
     def revoke_refresh_tokens(self) -> None:
         self.refresh_tokens.clear()
 
+    @property
+    def device_approve_url(self) -> str:
+        """Where the "user on another device" enters the code (``approve_device``)."""
+        return self.issuer + "/device/approve"
+
     def close(self) -> None:
         for thread in self._threads:
             thread.stop()
+
+
+def _oauth_error(error: str, description: str, status: int = 400) -> Response:
+    body: dict[str, str] = {"error": error}
+    if description:
+        body["error_description"] = description
+    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+async def approve_device(server: AuthServer, user_code: str, decision: str = "approve") -> None:
+    """Enter ``user_code`` at the authorization server and approve it (or ``deny``), as a
+    user on another device would."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            server.device_approve_url, data={"user_code": user_code, "decision": decision}
+        )
+    assert response.status_code == 200, response.text
