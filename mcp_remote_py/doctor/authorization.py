@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import trio
 
-from ..auth.discovery import AuthorizationServer, discover, fetch_json
+from ..auth.discovery import AuthorizationServer, discover
 from ..auth.errors import OAuthError
+from ..auth.oauth_options import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, DEVICE_CODE
 from ..core.errors import UpstreamError, UpstreamHttpError
 from ..shell.net import NetworkOptions, build_client, display_url, same_origin
 from .http_checks import parse_www_authenticate
@@ -140,12 +141,9 @@ async def _sign_in_setup(report: Report, target: Target, advertised: str | None)
                     resource_metadata_url=advertised,
                     allow_http=settings.allow_http,
                 )
-                found.server.check_pkce()
-                raw = (
-                    await fetch_json(client, found.server.metadata_url)
-                    if found.server.metadata_url
-                    else None
-                )
+                grant = getattr(settings, "grant", AUTHORIZATION_CODE)
+                if grant != CLIENT_CREDENTIALS:  # PKCE protects a code; that grant has none
+                    found.server.check_pkce()
         except OAuthError as exc:
             report.add(
                 "auth.setup",
@@ -165,8 +163,11 @@ async def _sign_in_setup(report: Report, target: Target, advertised: str | None)
             )
             return
     server = found.server
-    grants = _grants(raw)
+    grants = server.grant_types or _DEFAULT_GRANTS
     registration, status = _registration(server, settings.client_id, settings.client_metadata_url)
+    how, offered = _how(grant, server)
+    if not offered:
+        status = FAIL
     details = [
         f"authorization server {server.issuer}"
         + (
@@ -185,21 +186,22 @@ async def _sign_in_setup(report: Report, target: Target, advertised: str | None)
         + ("supported" if server.client_id_metadata_documents else "not supported")
         + "; Dynamic Client Registration: "
         + ("offered" if server.registration_endpoint else "not offered"),
-        f"grants offered: {', '.join(grants)}",
+        f"grants offered: {', '.join(grants)}"
+        + ("" if server.grant_types else " (not listed: RFC 8414's default)"),
         f"the relay will {registration}",
     ]
-    summary = (
-        f"sign-in at {server.issuer}: the relay opens the browser (authorization code with "
-        "PKCE S256)"
-        + ("" if "authorization_code" in grants else ", which the server does not list")
-    )
+    summary = f"sign-in at {server.issuer}: {how}"
     report.add(
         "auth.setup",
         section,
         status,
         summary,
         details=details,
-        fix="Register a client with the server's operator and pass --oauth-client-id ID"
+        fix=(
+            "Register a client with the server's operator and pass --oauth-client-id ID"
+            if offered
+            else "Drop --oauth-device to sign in with the browser"
+        )
         if status == FAIL
         else "",
         data={
@@ -208,15 +210,39 @@ async def _sign_in_setup(report: Report, target: Target, advertised: str | None)
             "client_id_metadata_documents": server.client_id_metadata_documents,
             "registration_endpoint": server.registration_endpoint is not None,
             "grants": list(grants),
+            "grant": grant,
         },
     )
 
 
-def _grants(raw: dict[str, object] | None) -> tuple[str, ...]:
-    listed = raw.get("grant_types_supported") if raw is not None else None
-    if isinstance(listed, list) and all(isinstance(g, str) for g in listed) and listed:
-        return tuple(str(g) for g in listed)
-    return _DEFAULT_GRANTS
+def _how(grant: str, server: AuthorizationServer) -> tuple[str, bool]:
+    """How the relay will get a token with ``grant``, and whether this server offers it."""
+    listed = server.grant_types or _DEFAULT_GRANTS
+    if grant == DEVICE_CODE:
+        if server.device_authorization_endpoint is None:
+            return (
+                "--oauth-device asks for the device authorization grant (RFC 8628), but the "
+                "server has no device_authorization_endpoint",
+                False,
+            )
+        return "the relay shows a code to enter on another device (RFC 8628)", True
+    if grant == CLIENT_CREDENTIALS:
+        listed_here = "client_credentials" in listed
+        return (
+            "the relay gets tokens with its client's own credentials (RFC 6749 §4.4), no user"
+            + ("" if listed_here else ", a grant the server does not list"),
+            True,
+        )
+    return (
+        "the relay opens the browser (authorization code with PKCE S256)"
+        + ("" if "authorization_code" in listed else ", a grant the server does not list")
+        + (
+            "; it offers the device grant too (--oauth-device, for a machine without a browser)"
+            if server.device_authorization_endpoint
+            else ""
+        ),
+        True,
+    )
 
 
 def _registration(

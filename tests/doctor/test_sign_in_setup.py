@@ -81,3 +81,23 @@ async def test_a_server_without_pkce_s256_is_refused_as_the_relay_refuses_it(
     assert setup["status"] == "fail"
     assert "the relay cannot sign in to this server: refusing to sign in at" in setup["summary"]
     assert "not S256" in setup["summary"]
+
+
+async def test_the_device_grant_is_offered_and_what_oauth_device_would_do(tmp_path: Path) -> None:
+    with auth_server(AuthServerConfig(device=True)) as server:
+        plain = await run_doctor(server.mcp_url, *FAST, tmp_path=tmp_path)
+        device = await run_doctor(server.mcp_url, "--oauth-device", *FAST, tmp_path=tmp_path)
+    assert "it offers the device grant too (--oauth-device" in plain.check("auth.setup")["summary"]
+    setup = device.check("auth.setup")
+    assert setup["status"] == "pass", setup
+    assert "shows a code to enter on another device (RFC 8628)" in setup["summary"]
+    assert setup["data"]["grant"] == "device_code"
+
+
+async def test_oauth_device_against_a_server_without_the_grant_fails(tmp_path: Path) -> None:
+    with auth_server(AuthServerConfig()) as server:
+        run = await run_doctor(server.mcp_url, "--oauth-device", *FAST, tmp_path=tmp_path)
+    setup = run.check("auth.setup")
+    assert setup["status"] == "fail"
+    assert "has no device_authorization_endpoint" in setup["summary"]
+    assert "Drop --oauth-device" in setup["fix"]
