@@ -122,6 +122,7 @@ class _Answer:
     body: dict[str, Any] | None = None
     method: str | None = None
     lost: bool = False  # its legacy SSE stream ended before the answer came
+    failure: Exception | None = None  # sending it failed
 
 
 def _relay_message(body: dict[str, Any]) -> Message:
@@ -500,14 +501,16 @@ class Relay:
             request_id = self.state.next_relay_id()
             message = _relay_message({**body, "id": request_id})
             answer = self._own_requests[request_id] = _Answer(method=method)
+            sending = trio.CancelScope()
+            assert self._nursery is not None
+            # The answer is the bridge's the moment it arrives: the POST's stream (which the
+            # server may close a while later) is read to its end in the background, as a
+            # client request's is.
+            self._nursery.start_soon(self._send_own, message, answer, sending)
             try:
-                transport = await self._to_server(message)
-                if transport is not None and not transport.answers_inline:
-                    self._own_awaiting.add(request_id)
-                    if answer.body is not None or answer.lost:
-                        self._own_awaiting.discard(request_id)
                 await answer.arrived.wait()
             except trio.Cancelled:
+                sending.cancel()
                 if answer.body is None and self.transport is not None and method != "initialize":
                     # basic/utilities/cancellation: the server may stop working on it.
                     self.send(_cancelled_notification(request_id))
@@ -515,6 +518,8 @@ class Relay:
             finally:
                 self._own_requests.pop(request_id, None)
                 self._own_awaiting.discard(request_id)
+            if answer.failure is not None:
+                raise answer.failure
             if answer.body is not None:
                 return answer.body
             if attempt == 0 and is_side_effect_free(method):
@@ -523,6 +528,21 @@ class Relay:
         raise ConnectionLost(
             f"the connection to the server was lost while it was handling {method}"
         )
+
+    async def _send_own(self, message: Message, answer: _Answer, scope: trio.CancelScope) -> None:
+        assert isinstance(message.id, str)
+        try:
+            with scope:
+                transport = await self._to_server(message)
+                if answer.body is None and transport is not None:
+                    if transport.answers_inline:
+                        answer.lost = True  # its stream ended without it
+                        answer.arrived.set()
+                    else:
+                        self._own_awaiting.add(message.id)  # it comes on the legacy stream
+        except Exception as exc:  # the waiting request answers with it (an UpstreamError, or
+            answer.failure = exc  # the last resort's -32007 for anything else)
+            answer.arrived.set()
 
     def _one_stream(self) -> bool:
         """Whether the session carries everything on one stream (legacy HTTP+SSE), so a
