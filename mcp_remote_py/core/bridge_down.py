@@ -54,7 +54,7 @@ from .eras import (
     SPEC_META_PREFIX,
     SUBSCRIPTION_ID_KEY,
 )
-from .jsonrpc import RequestId
+from .jsonrpc import INVALID_PARAMS, RequestId
 
 __all__ = [
     "CACHEABLE_METHODS",
@@ -97,7 +97,6 @@ _CAPABILITY_OF = {
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 _SEVERITY = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 RESOURCE_NOT_FOUND_LEGACY = -32002
-INVALID_PARAMS = -32602
 # A relay-minted requestState redeemed, expired or withdrawn: remembered (a bounded number) so a
 # second use is told what happened to it rather than that it is unknown.
 _REMEMBERED = 256

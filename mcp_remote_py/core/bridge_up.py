@@ -42,7 +42,7 @@ from .eras import (
     SERVER_INFO_KEY,
     SUBSCRIPTION_ID_KEY,
 )
-from .jsonrpc import Kind, Message, RequestId
+from .jsonrpc import INVALID_PARAMS, Kind, Message, RequestId
 
 __all__ = [
     "MRTR_METHODS",
@@ -69,7 +69,6 @@ RESOURCE_NOT_FOUND_LEGACY = -32002
 # A requestState is the server's context for one call (a sealed token of a few hundred bytes in
 # both SDKs); one this large is echoed round after round by nobody's design.
 MAX_REQUEST_STATE = 1 << 20
-INVALID_PARAMS = -32602
 
 
 class InputRoundError(ValueError):

@@ -19,11 +19,14 @@ import json
 import re
 from typing import Any
 
-from .eras import PROTOCOL_VERSION_KEY, request_version
+from .eras import METHOD_NOT_FOUND, PROTOCOL_VERSION_KEY, request_version
 
 __all__ = [
     "CONNECTION_LOST",
+    "INTERNAL_ERROR",
+    "INVALID_PARAMS",
     "INVALID_REQUEST",
+    "METHOD_NOT_FOUND",
     "MAX_DEPTH",
     "PARSE_ERROR",
     "REQUEST_BLOCKED",
@@ -36,6 +39,7 @@ __all__ = [
     "Message",
     "MessageError",
     "RequestId",
+    "cancelled_notification",
     "encode",
     "error_response",
     "line",
@@ -61,6 +65,9 @@ MAX_DEPTH = 256
 # JSON-RPC 2.0 reserved codes.
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+# METHOD_NOT_FOUND (-32601) is eras.py's, which reads it in a server's answers.
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
 
 # The relay's own codes, in the implementation-defined server-error range -32000..-32099.
 # -32002 (resource not found) and -32042 (URL elicitation required) are taken by MCP itself.
@@ -455,6 +462,15 @@ def encode(message: Message | dict[str, Any]) -> bytes:
     """One line for stdout as bytes, ending in b"\\n" on every OS."""
     data = line(message)
     return (data if isinstance(data, bytes) else data.encode("utf-8")) + b"\n"
+
+
+def cancelled_notification(request_id: RequestId, reason: str) -> dict[str, Any]:
+    """``notifications/cancelled`` for a request the relay sent and no longer waits for."""
+    return {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": request_id, "reason": reason},
+    }
 
 
 def error_response(

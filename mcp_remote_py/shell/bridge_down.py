@@ -46,7 +46,17 @@ from ..core.bridge_down import (
     wants,
 )
 from ..core.errors import UpstreamError
-from ..core.jsonrpc import INVALID_REQUEST, Kind, Message, RequestId, error_response, line
+from ..core.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    Kind,
+    Message,
+    RequestId,
+    error_response,
+    line,
+)
 from ..core.session import SessionState
 from .relay_options import Output
 from .transports.base import Deliver
@@ -66,9 +76,6 @@ PARK_TIMEOUT = 30.0
 # roots questions wait for a call, at most (the rest are refused at once, never kept).
 MAX_HELD = 64
 MAX_PARKED = 8
-INVALID_PARAMS = -32602
-METHOD_NOT_FOUND = -32601
-INTERNAL_ERROR = -32603
 
 # The call whose upstream request the current task is carrying: a server request or log line
 # that arrives on that request's response stream belongs to it (Streamable HTTP sends them

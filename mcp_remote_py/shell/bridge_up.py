@@ -27,7 +27,7 @@ from ..core.bridge_up import (
     retry_body,
 )
 from ..core.errors import ConnectionLost, UpstreamError, UpstreamUnavailable
-from ..core.jsonrpc import Kind, Message, RequestId, line
+from ..core.jsonrpc import Kind, Message, RequestId, cancelled_notification, line
 from ..core.session import SessionState
 from .modern import ModernUpstream
 from .relay_options import Output
@@ -201,7 +201,13 @@ class BridgeUp:
                 # (basic/patterns/cancellation), and a late answer would find nothing.
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                     for own_id in unanswered:
-                        await self._output.write_line(line(_cancelled(own_id)))
+                        await self._output.write_line(
+                            line(
+                                cancelled_notification(
+                                    own_id, "the request that needed it has ended"
+                                )
+                            )
+                        )
         responses: dict[str, Any] = {}
         for request in round_:
             answer = answers[request.key].body
@@ -291,11 +297,3 @@ class BridgeUp:
                     return
                 body = {**request.body, "id": self._state.next_relay_id()}
                 request = Message(Kind.REQUEST, body, "")
-
-
-def _cancelled(request_id: str) -> dict[str, Any]:
-    return {
-        "jsonrpc": "2.0",
-        "method": "notifications/cancelled",
-        "params": {"requestId": request_id, "reason": "the request that needed it has ended"},
-    }

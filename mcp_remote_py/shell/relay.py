@@ -60,6 +60,7 @@ from ..core.jsonrpc import (
     Message,
     MessageError,
     RequestId,
+    cancelled_notification,
     error_response,
     line,
     parse_message,
@@ -513,7 +514,7 @@ class Relay:
                 sending.cancel()
                 if answer.body is None and self.transport is not None and method != "initialize":
                     # basic/utilities/cancellation: the server may stop working on it.
-                    self.send(_cancelled_notification(request_id))
+                    self.send(cancelled_notification(request_id, "the client withdrew the request"))
                 raise
             finally:
                 self._own_requests.pop(request_id, None)
@@ -1012,11 +1013,3 @@ class Relay:
         self, request_id: RequestId | None, code: int, text: str, data: Any = None
     ) -> None:
         await self.output.write_line(line(error_response(request_id, code, text, data)))
-
-
-def _cancelled_notification(request_id: str) -> dict[str, Any]:
-    return {
-        "jsonrpc": "2.0",
-        "method": "notifications/cancelled",
-        "params": {"requestId": request_id, "reason": "the client withdrew the request"},
-    }
