@@ -732,6 +732,7 @@ class Relay:
         attempt = 0
         signed_in = 0
         failed: UpstreamError | None = None  # the last try's error, when one failed
+        said = ""  # the last cause told on stderr
         while True:
             try:
                 # At start the answer is owed within the client's patience, however the server
@@ -778,15 +779,21 @@ class Relay:
                     # is cut to what is left (keeping a second for the try itself), not skipped.
                     left = deadline - time.monotonic() - 1.0
                     asked = getattr(exc, "retry_after", None) or 0.0
-                    if not exc.transient or left <= 0 or asked > left:
+                    # A broken connection is tried again too when that is harmless (initialize,
+                    # server/discover): a proxy resetting the first connection is not an answer.
+                    again = exc.transient or may_resend(exc, first.method or "")
+                    if not again or left <= 0 or asked > left:
                         raise
                     delay = min(delay, left)
                     failed = exc
                 elif not may_resend(exc, "initialize") or self.options.retries_exhausted(attempt):
                     raise
-                # One line per outage on stderr; every retry in the debug log.
-                level = logging.INFO if attempt == 0 else logging.DEBUG
-                log.log(level, "%s; trying again in %.1f s", exc, delay)
+                # One line per outage and cause on stderr (a broken connection that turns into
+                # a refused one is news: the server went down); every retry in the debug log.
+                cause = f"{exc}"
+                level = logging.INFO if cause != said else logging.DEBUG
+                said = cause
+                log.log(level, "%s; trying again in %.1f s", cause, delay)
                 attempt += 1
                 await trio.sleep(delay)
 

@@ -197,9 +197,15 @@ class RawRelay:
 
     async def wait_for_stderr(self, text: str, timeout: float = 30.0) -> None:
         """Wait until the relay has written ``text`` to stderr (an event, not a timer)."""
-        with trio.fail_after(timeout):
-            while text.encode() not in self._stderr:
-                await self._stderr_grew.wait()
+        try:
+            with trio.fail_after(timeout):
+                while text.encode() not in self._stderr:
+                    await self._stderr_grew.wait()
+        except trio.TooSlowError:
+            tail = self.stderr()[-4000:]
+            raise AssertionError(
+                f"the relay wrote no {text!r} within {timeout:g} s; its stderr ends:\n{tail}"
+            ) from None
 
     async def send(self, data: bytes | dict[str, Any]) -> None:
         if isinstance(data, dict):
