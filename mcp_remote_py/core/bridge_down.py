@@ -39,6 +39,7 @@ and answers these rules:
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,7 +55,14 @@ from .eras import (
     SPEC_META_PREFIX,
     SUBSCRIPTION_ID_KEY,
 )
-from .jsonrpc import INVALID_PARAMS, RequestId
+from .jsonrpc import (
+    INVALID_PARAMS,
+    KEEP_PARSED_BELOW,
+    Kind,
+    Message,
+    RequestId,
+    large_answer_line,
+)
 
 __all__ = [
     "CACHEABLE_METHODS",
@@ -71,6 +79,7 @@ __all__ = [
     "is_change_notification",
     "is_log_level",
     "log_reaches",
+    "modern_answer",
     "modern_response",
     "most_verbose",
     "request_log_level",
@@ -209,6 +218,12 @@ def upstream_body(body: Mapping[str, Any]) -> dict[str, Any]:
     return upstream
 
 
+def _result_defaults(method: str) -> dict[str, Any]:
+    if method in CACHEABLE_METHODS:
+        return {"resultType": "complete", "ttlMs": 0, "cacheScope": "private"}
+    return {"resultType": "complete"}
+
+
 def modern_response(
     request_id: RequestId, answer: Mapping[str, Any], method: str
 ) -> dict[str, Any]:
@@ -220,11 +235,23 @@ def modern_response(
         return {"jsonrpc": "2.0", "id": request_id, "error": error}
     result = answer.get("result")
     result = dict(result) if isinstance(result, dict) else {}
-    result.setdefault("resultType", "complete")
-    if method in CACHEABLE_METHODS:
-        result.setdefault("ttlMs", 0)
-        result.setdefault("cacheScope", "private")
+    for key, value in _result_defaults(method).items():
+        result.setdefault(key, value)
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def modern_answer(request_id: RequestId, answer: Message, method: str) -> Message:
+    """``modern_response`` for an answer as it came: a large result (kept as its line) is
+    spliced into the client's answer, not parsed and encoded again."""
+    if answer.is_large and not answer.is_error:
+        spliced = large_answer_line(answer.raw, request_id, _result_defaults(method))
+        if spliced is not None:
+            # Its parsed form is kept below the size that keeps none (the server's own large
+            # members may be what made the answer large).
+            small = len(spliced) <= KEEP_PARSED_BELOW
+            body = json.loads(spliced) if small else {"id": request_id, "result": None}
+            return Message(Kind.RESPONSE, body, spliced)
+    return Message(Kind.RESPONSE, modern_response(request_id, answer.body, method), "")
 
 
 def binding_of(method: str, params: Mapping[str, Any]) -> tuple[str, str | None]:

@@ -17,10 +17,12 @@ cancelled upstream.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import trio
@@ -38,7 +40,7 @@ from ..core.bridge_down import (
     is_change_notification,
     is_log_level,
     log_reaches,
-    modern_response,
+    modern_answer,
     most_verbose,
     request_log_level,
     tagged,
@@ -93,6 +95,13 @@ class LegacySide(Protocol):
         return the server's answer; raise UpstreamError when there is none."""
         ...
 
+    async def carry(
+        self, body: dict[str, Any], on_answer: Callable[[Message], Awaitable[None]]
+    ) -> None:
+        """As ``call``, but the answer goes to ``on_answer`` the moment it arrives, in the task
+        that read it; returns when the request is over."""
+        ...
+
     def send(self, body: dict[str, Any]) -> None:
         """Queue a notification or an answer to a server request, in order."""
         ...
@@ -106,13 +115,15 @@ class _Call:
     method: str
     binding: tuple[str, str | None]
     log_level: str | None
-    answer: dict[str, Any] | None = None
+    answer: Message | None = None  # the server's, kept for a client request not waiting yet
     error: BaseException | None = None
     done: bool = False
     held: list[HeldRequest] = field(default_factory=list)  # not yet shown to the client
     asked: dict[str, HeldRequest] = field(default_factory=dict)  # shown, not yet answered
     rounds: int = 0
     waiting: RequestId | None = None  # the client request answering for it now
+    committed: RequestId | None = None  # the client request being answered (exactly once)
+    watched: bool = False  # _watch runs (from the first input_required round on)
     changed: trio.Event = field(default_factory=trio.Event)
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     keys: int = 0
@@ -153,6 +164,7 @@ class BridgeDown:
         self.initialize_result: dict[str, Any] | None = None
         self._open_lock = trio.Lock()
         self._calls: dict[str, _Call] = {}
+        self._call_numbers = itertools.count(1)
         self._states = StateBook(ROUND_TIMEOUT)
         self._listens: dict[RequestId, _Listen] = {}
         self._subscribed: dict[str, int] = {}  # uri → listens naming it
@@ -247,8 +259,7 @@ class BridgeDown:
             elif message.method in HELD_METHODS:
                 await self._start(message, level)
             else:
-                answer = await self._side.call(upstream_body(message.body))
-                await self._answer(message, answer)
+                await self._side.carry(upstream_body(message.body), partial(self._answer, message))
         finally:
             self._log_wanted.pop(message.id, None)
 
@@ -258,11 +269,10 @@ class BridgeDown:
         modern client notifies has a legacy counterpart."""
         log.debug("a 2026-07-28 client's %s is not sent to the server", message.method)
 
-    async def _answer(self, message: Message, answer: dict[str, Any]) -> None:
+    async def _answer(self, message: Message, answer: Message) -> None:
         assert message.id is not None
         assert message.method is not None
-        body = modern_response(message.id, answer, message.method)
-        await self._deliver(Message(Kind.RESPONSE, body, ""))
+        await self._deliver(modern_answer(message.id, answer, message.method))
 
     async def _answer_error(
         self, request_id: RequestId, code: int, text: str, data: Any = None
@@ -290,7 +300,7 @@ class BridgeDown:
         assert message.id is not None
         assert message.method is not None
         call = _Call(
-            key=secrets.token_hex(8),
+            key=f"call-{next(self._call_numbers)}",  # the requestState is the secret
             method=message.method,
             binding=binding_of(message.method, message.params),
             log_level=level,
@@ -315,35 +325,45 @@ class BridgeDown:
         """The call upstream, for as long as the client keeps coming back for it."""
         _CARRYING.set(call)
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._watch, call, nursery.cancel_scope)
-                with call.scope:
-                    try:
+            with call.scope:
+                try:
+                    if not call.go.is_set():
                         await call.go.wait()
-                        call.answer = await self._side.call(body)
-                    except Exception as exc:  # the client's request answers with it
-                        call.error = exc
-                if call.scope.cancelled_caught:
-                    call.error = UpstreamError(
-                        f"the {call.method} was cancelled: the client did not come back for it",
-                        "call it again",
-                    )
-                nursery.cancel_scope.cancel()
+                    await self._side.carry(body, partial(self._arrived, call))
+                except Exception as exc:  # the client's request answers with it
+                    call.error = exc
+            if call.scope.cancelled_caught:
+                call.error = UpstreamError(
+                    f"the {call.method} was cancelled: the client did not come back for it",
+                    "call it again",
+                )
         finally:
             call.done = True
             call.poke()
             if call.waiting is None:
                 self._end(call, "has ended: the call it belonged to was abandoned")
 
-    async def _watch(self, call: _Call, scope: trio.CancelScope) -> None:
+    async def _arrived(self, call: _Call, answer: Message) -> None:
+        """The server's answer, as it arrives: to the client request waiting for the call now,
+        from this task (no task switch on the way), unless that request gets a round first."""
+        request_id = call.waiting
+        if request_id is None or call.held or call.committed == request_id:
+            call.answer = answer  # the client's next request (or the round's retry) takes it
+            return
+        call.committed = request_id
+        self._end(call, "was used already: its call has ended")
+        await self._deliver(modern_answer(request_id, answer, call.method))
+        call.poke()
+
+    async def _watch(self, call: _Call) -> None:
         """Give up a call whose client stopped coming back (mrtr §Server Requirements 8: the
         client need not retry)."""
-        while True:
+        while not call.done:
             if call.waiting is not None:
                 await call.changed.wait()
                 continue
             with trio.move_on_after(ROUND_TIMEOUT):
-                while call.waiting is None:
+                while call.waiting is None and not call.done:
                     await call.changed.wait()
                 continue
             log.info(
@@ -362,14 +382,19 @@ class BridgeDown:
         finished = False
         try:
             while True:
+                if call.committed == message.id:
+                    finished = True  # _arrived answered it
+                    return
                 if call.held:
                     finished = True
+                    call.committed = message.id
                     await self._ask(call, message)
                     return
                 if call.done:
                     finished = True
+                    call.committed = message.id
                     self._end(call, "was used already: its call has ended")
-                    if call.error is not None:
+                    if call.error is not None and call.answer is None:
                         raise call.error
                     assert call.answer is not None
                     await self._answer(message, call.answer)
@@ -399,6 +424,9 @@ class BridgeDown:
                 "finishing it; the call was cancelled",
             )
             return
+        if not call.watched:
+            call.watched = True
+            self._nursery.start_soon(self._watch, call)
         for request in call.held:
             call.asked[request.key] = request
         call.held.clear()

@@ -31,6 +31,7 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,10 +121,16 @@ class _Answer:
     """Where the answer to one of the relay's own requests lands."""
 
     arrived: trio.Event = field(default_factory=trio.Event)
-    body: dict[str, Any] | None = None
+    message: Message | None = None
     method: str | None = None
     lost: bool = False  # its legacy SSE stream ended before the answer came
     failure: Exception | None = None  # sending it failed
+    # Called with the answer as it arrives, in the task that read it (BridgeDown.carry).
+    on_arrival: Callable[[Message], Awaitable[None]] | None = None
+
+    @property
+    def body(self) -> dict[str, Any] | None:
+        return self.message.body if self.message is not None else None
 
 
 def _relay_message(body: dict[str, Any]) -> Message:
@@ -494,6 +501,21 @@ class Relay:
     async def call(self, body: dict[str, Any]) -> dict[str, Any]:
         """``LegacySide`` for the bridge down: a request of the relay's own through the legacy
         session, opened, re-established and re-sent as a client's would be; its answer."""
+        answer = await self._own_request(body, None)
+        assert answer.message is not None
+        return answer.message.body
+
+    async def carry(
+        self, body: dict[str, Any], on_answer: Callable[[Message], Awaitable[None]]
+    ) -> None:
+        """``LegacySide``: as ``call``, but the answer goes to ``on_answer`` the moment it
+        arrives, in the task that read it (no task switch between the server's answer and the
+        client's), and the request is sent from this task."""
+        await self._own_request(body, on_answer)
+
+    async def _own_request(
+        self, body: dict[str, Any], on_answer: Callable[[Message], Awaitable[None]] | None
+    ) -> _Answer:
         method = str(body.get("method"))
         # What the bridge queued before this (notifications/initialized, answers to the
         # server's requests) reaches the server first, as a client's own would.
@@ -501,15 +523,19 @@ class Relay:
         for attempt in range(2):
             request_id = self.state.next_relay_id()
             message = _relay_message({**body, "id": request_id})
-            answer = self._own_requests[request_id] = _Answer(method=method)
+            answer = self._own_requests[request_id] = _Answer(method=method, on_arrival=on_answer)
             sending = trio.CancelScope()
             assert self._nursery is not None
-            # The answer is the bridge's the moment it arrives: the POST's stream (which the
-            # server may close a while later) is read to its end in the background, as a
-            # client request's is.
-            self._nursery.start_soon(self._send_own, message, answer, sending)
             try:
-                await answer.arrived.wait()
+                if on_answer is None:
+                    # The answer is the caller's the moment it arrives: the POST's stream
+                    # (which the server may close a while later) is read to its end in the
+                    # background, as a client request's is.
+                    self._nursery.start_soon(self._send_own, message, answer, sending)
+                else:
+                    await self._send_own(message, answer, sending)
+                if not answer.arrived.is_set():
+                    await answer.arrived.wait()
             except trio.Cancelled:
                 sending.cancel()
                 if answer.body is None and self.transport is not None and method != "initialize":
@@ -519,10 +545,10 @@ class Relay:
             finally:
                 self._own_requests.pop(request_id, None)
                 self._own_awaiting.discard(request_id)
+            if answer.message is not None:
+                return answer  # what broke after the answer does not matter to it
             if answer.failure is not None:
                 raise answer.failure
-            if answer.body is not None:
-                return answer.body
             if attempt == 0 and is_side_effect_free(method):
                 continue  # its stream ended before the answer: harmless to ask again
             break
@@ -942,8 +968,10 @@ class Relay:
             if own is not None:
                 if own.method == "initialize":
                     self.state.learn_initialize_result(message.body)
-                own.body = message.body
+                own.message = message
                 own.arrived.set()
+                if own.on_arrival is not None:
+                    await own.on_arrival(message)
             return
         self._awaiting_stream.discard(message.id)
         pending = self.state.take(message.id)

@@ -468,6 +468,27 @@ async def test_results_carry_the_2026_fields_and_errors_their_2026_codes(
     assert missing["error"] == {"code": 0, "message": "Unknown resource: text://nothing-here"}
 
 
+async def test_a_large_result_reaches_the_modern_client_whole(mcp1: Legacy, tmp_path: Path) -> None:
+    """A result above the size kept parsed (1 MiB) is spliced into the client's answer, not
+    parsed and encoded again: the client's id, resultType, every byte of the text (UTF-8 too)."""
+    text = "é" + "x" * (3 << 20) + "ü"
+    async with raw_relay([mcp1.url], tmp_path) as relay:
+        await relay.send(modern_request(1, "server/discover"))
+        await read_answer(relay, 1)
+        await relay.send(
+            modern_request("big", "tools/call", {"name": "echo", "arguments": {"text": text}})
+        )
+        answer = await read_answer(relay, "big")
+        await relay.send(
+            modern_request(3, "tools/call", {"name": "echo", "arguments": {"text": "after"}})
+        )
+        after = await read_answer(relay, 3)
+    assert set(answer) == {"jsonrpc", "id", "result"}
+    assert answer["result"]["resultType"] == "complete"
+    assert answer["result"]["content"] == [{"type": "text", "text": text}]
+    assert after["result"]["content"] == [{"type": "text", "text": "after"}]
+
+
 async def test_an_input_required_round_by_hand(mcp1: Legacy, tmp_path: Path) -> None:
     question = modern_request(
         11, "tools/call", {"name": "elicit", "arguments": {"question": "colour?"}}

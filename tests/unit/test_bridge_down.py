@@ -8,6 +8,8 @@ the real servers are in tests/integration/test_bridge_down.py, which cannot wait
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -23,12 +25,13 @@ from mcp_remote_py.core.bridge_down import (
     honored_filter,
     input_required,
     log_reaches,
+    modern_answer,
     modern_response,
     tagged,
     upstream_body,
     wants,
 )
-from mcp_remote_py.core.jsonrpc import Kind, Message
+from mcp_remote_py.core.jsonrpc import KEEP_PARSED_BELOW, Kind, Message, parse_payload
 from mcp_remote_py.core.session import SessionState
 from mcp_remote_py.shell import bridge_down as shell_bridge
 from mcp_remote_py.shell.bridge_down import BridgeDown
@@ -160,6 +163,68 @@ def test_results_gain_result_type_and_the_cacheable_ones_their_cache_fields() ->
         "resultType": "complete",
         "cacheScope": "private",
     }
+
+
+def _large(result: object, *, as_text: bool = False, spaced: bool = False) -> Message:
+    """An answer over KEEP_PARSED_BELOW (a member of the server's own makes it so)."""
+    body = {"jsonrpc": "2.0", "id": "mcp-remote-py/x/7", "result": result}
+    body["pad"] = "p" * KEEP_PARSED_BELOW
+    raw = json.dumps(body, ensure_ascii=False, separators=(", ", " : ") if spaced else (",", ":"))
+    (message,) = parse_payload(raw if as_text else raw.encode())
+    assert message.is_large
+    return message
+
+
+@pytest.mark.parametrize(
+    ("result", "method"),
+    [
+        ({"content": [{"type": "text", "text": "é" * (KEEP_PARSED_BELOW // 2)}]}, "tools/call"),
+        ({"contents": [{"uri": "a://b", "text": "x" * KEEP_PARSED_BELOW}]}, "resources/read"),
+        (
+            {"tools": [], "ttlMs": 5, "resultType": "complete", "n": "y" * KEEP_PARSED_BELOW},
+            "tools/list",
+        ),
+        ({}, "tools/call"),
+        ({}, "resources/read"),
+    ],
+)
+@pytest.mark.parametrize("as_text", [False, True])
+@pytest.mark.parametrize("spaced", [False, True])
+def test_a_large_answer_is_spliced_to_what_modern_response_builds(
+    result: dict[str, object], method: str, as_text: bool, spaced: bool
+) -> None:
+    """A large answer (kept as its line) becomes the client's answer without being parsed into
+    objects: the same JSON as modern_response gives, the server's id and other members gone."""
+    answer = _large(result, as_text=as_text, spaced=spaced)
+    spliced = modern_answer(41, answer, method)
+    expected = modern_response(41, answer.body, method)
+    assert spliced.raw  # the line, not a fresh encoding
+    assert json.loads(spliced.raw) == expected
+    assert spliced.body == expected  # parsed (below the large size) or parsed when asked
+    assert spliced.is_large == bool(result)  # the server's large member is not kept
+    assert spliced.id == 41
+
+
+@pytest.mark.parametrize("result", [["not", "an", "object"], "text", None])
+def test_a_large_answer_whose_result_is_not_an_object_is_built_as_a_small_one(
+    result: object,
+) -> None:
+    answer = _large(result)
+    built = modern_answer(5, answer, "tools/call")
+    assert json.loads(line_of(built)) == modern_response(5, answer.body, "tools/call")
+
+
+def test_a_large_error_answer_is_renumbered_as_a_small_one() -> None:
+    error = {"code": -32002, "message": "Resource not found", "data": "d" * KEEP_PARSED_BELOW}
+    raw = json.dumps({"jsonrpc": "2.0", "id": "r/1", "error": error}).encode()
+    (answer,) = parse_payload(raw)
+    built = modern_answer(6, answer, "resources/read")
+    assert json.loads(line_of(built))["error"] == {**error, "code": -32602}
+
+
+def line_of(message: Message) -> str:
+    raw = message.raw or json.dumps(message.body)
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def test_resource_not_found_is_renumbered_only_for_resources_read() -> None:
@@ -304,6 +369,7 @@ class ScriptedSession:
         self.cancelled = False
         self.ended = trio.Event()  # the upstream tools/call was cancelled
         self.on_call: Any = None
+        self.linger: trio.Event | None = None
 
     async def call(self, body: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(body)
@@ -321,6 +387,14 @@ class ScriptedSession:
                 raise
             return {"result": {"content": [{"type": "text", "text": "done"}]}}
         return {"result": {}}
+
+    async def carry(
+        self, body: dict[str, Any], on_answer: Callable[[Message], Awaitable[None]]
+    ) -> None:
+        answer = await self.call(body)
+        await on_answer(Message(Kind.RESPONSE, {**answer, "id": "relay"}, ""))
+        if self.linger is not None:
+            await self.linger.wait()  # the answer's stream stays open a while
 
     def send(self, body: dict[str, Any]) -> None:
         self.sent.append(body)
@@ -371,6 +445,31 @@ async def _bridge(nursery: trio.Nursery) -> tuple[BridgeDown, ScriptedSession, L
         session, lines, lines.deliver, nursery, SessionState(), one_stream=lambda: True
     )
     return bridge, session, lines
+
+
+async def test_the_answer_reaches_the_client_as_it_arrives_while_its_stream_stays_open() -> None:
+    async with trio.open_nursery() as nursery:
+        bridge, session, lines = await _bridge(nursery)
+        session.release.set()
+        session.linger = trio.Event()
+        answered = trio.Event()
+
+        async def request() -> None:
+            await bridge.request(_call(1))
+            answered.set()
+
+        nursery.start_soon(request)
+        answer = await lines.answer(1)
+        await answered.wait()  # the client's request is over, the stream is not
+        assert answer["result"] == {
+            "content": [{"type": "text", "text": "done"}],
+            "resultType": "complete",
+        }
+        session.linger.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert lines.answers == {}  # one answer, not a second when the stream ends
+        assert bridge._calls == {}  # the call is over
+        nursery.cancel_scope.cancel()
 
 
 async def test_a_client_that_never_retries_gets_the_held_request_refused_and_the_call_cancelled(
