@@ -330,27 +330,28 @@ def large_answer_line(
     data: bytes | str, request_id: RequestId, defaults: Mapping[str, Any]
 ) -> bytes | None:
     """A large answer's line (its result an object) as the answer to ``request_id``, with the
-    ``defaults`` its result lacks added: the result's text is copied, not parsed into objects
-    and encoded again (a 5 MB result: a few ms, not some 30). None when the line has no
+    ``defaults`` its result lacks added: the result's text is copied once, not parsed into
+    objects and encoded again (a 5 MB result: a few ms, not some 30). None when the line has no
     result object; other top-level members (the server's id) are not kept."""
     import msgspec
 
     try:
-        result = bytes(_envelope_decoder().decode(data).result)
+        result = memoryview(_envelope_decoder().decode(data).result)
         present = msgspec.json.decode(result, type=dict[str, msgspec.Raw]) if result else None
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     if present is None:
         return None
-    added = [
+    added = b",".join(
         json.dumps(key).encode() + b":" + json.dumps(value).encode()
         for key, value in defaults.items()
         if key not in present
-    ]
-    inner = result[1:-1]
-    members = b",".join([*added, inner] if present else added)
+    )
     head = b'{"jsonrpc":"2.0","id":' + json.dumps(request_id).encode() + b',"result":{'
-    return head + members + b"}}"
+    if not present:
+        return head + added + b"}}"
+    # The result's members as they came, between its braces (JSON allows no text outside).
+    return b"".join((head, added, b"," if added else b"", result[1:-1], b"}}"))
 
 
 def _envelope(data: bytes | str) -> dict[str, Any] | None:

@@ -538,7 +538,7 @@ class Relay:
                     await answer.arrived.wait()
             except trio.Cancelled:
                 sending.cancel()
-                if answer.body is None and self.transport is not None and method != "initialize":
+                if answer.message is None and self.transport is not None and method != "initialize":
                     # basic/utilities/cancellation: the server may stop working on it.
                     self.send(cancelled_notification(request_id, "the client withdrew the request"))
                 raise
@@ -561,7 +561,7 @@ class Relay:
         try:
             with scope:
                 transport = await self._to_server(message)
-                if answer.body is None and transport is not None:
+                if answer.message is None and transport is not None:
                     if transport.answers_inline:
                         answer.lost = True  # its stream ended without it
                         answer.arrived.set()
