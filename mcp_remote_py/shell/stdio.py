@@ -9,6 +9,7 @@ the blocking reads and writes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,11 @@ ENCODE_SLICE = 1 << 20
 PIPE_SIZE = 1 << 20
 # After writing a message this large, the C heap is trimmed (memory.release_soon).
 RELEASE_AFTER = 1 << 20
+# A line begun is finished even if its writer is cancelled, within this long: a client that
+# stops reading for so long in the middle of a message is not coming back.
+FINISH_LINE_WITHIN = 60.0
+
+log = logging.getLogger("mcp_remote_py")
 
 
 def _use_fd_stream(fd: int) -> bool:
@@ -113,9 +119,23 @@ class StdoutWriter:
         if self.closed:
             return
         async with self._lock:
-            for part in _parts(data):
-                if not await self._write(part):
-                    return
+            # Half a message on stdout would garble every one after it: a writer cancelled
+            # mid-line (the client withdrew the request this answers, the relay is stopping)
+            # finishes the line first, unless the client stops reading altogether.
+            deadline = trio.current_time() + FINISH_LINE_WITHIN
+            with trio.CancelScope(shield=True, deadline=deadline) as finishing:
+                for part in _parts(data):
+                    if not await self._write(part):
+                        return
+            if finishing.cancelled_caught:
+                log.error(
+                    "the client read nothing of a %d-byte message for %g s; its stdout is "
+                    "given up (the relay exits)",
+                    len(data),
+                    FINISH_LINE_WITHIN,
+                )
+                self._gone()
+                return
         if len(data) >= RELEASE_AFTER:
             memory.release_soon()
 
@@ -126,11 +146,14 @@ class StdoutWriter:
             else:
                 await trio.to_thread.run_sync(self._write_blocking, part)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            self.closed = True
-            if self.on_closed is not None:
-                self.on_closed.cancel()
+            self._gone()
             return False
         return True
+
+    def _gone(self) -> None:
+        self.closed = True
+        if self.on_closed is not None:
+            self.on_closed.cancel()
 
     def _write_blocking(self, data: bytes) -> None:
         view = memoryview(data)
