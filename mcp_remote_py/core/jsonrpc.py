@@ -469,6 +469,10 @@ def parse_payload(data: bytes | str) -> list[Message]:
     return [_classify(body, data if one_line else b"")]
 
 
+# One encoder for every message the relay encodes (json.dumps with options builds one a call).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def line(message: Message | dict[str, Any]) -> bytes | str:
     """The message as one compact line of JSON, without the newline: the line as it came when
     there is one (bytes, or text to be written as UTF-8), else a fresh encoding."""
@@ -476,7 +480,7 @@ def line(message: Message | dict[str, Any]) -> bytes | str:
         if message.raw:
             return message.raw
         message = message.body
-    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(message)
     if not text.isascii():
         try:
             text.encode("utf-8")

@@ -240,7 +240,8 @@ class BridgeDown:
         if message.method == "subscriptions/listen":
             await self._listen(message)
             return
-        level = request_log_level(message.params)
+        params = message.params
+        level = request_log_level(params)
         if level is not None and not is_log_level(level):
             await self._answer_error(
                 message.id,
@@ -254,7 +255,7 @@ class BridgeDown:
         try:
             if level is not None:
                 await self._set_level()
-            if "requestState" in message.params:
+            if "requestState" in params:
                 await self._resume(message)
             elif message.method in HELD_METHODS:
                 await self._start(message, level)
@@ -299,13 +300,15 @@ class BridgeDown:
     async def _start(self, message: Message, level: str | None) -> None:
         assert message.id is not None
         assert message.method is not None
+        params = message.params
+        token = _progress_token(params)
         call = _Call(
             key=f"call-{next(self._call_numbers)}",  # the requestState is the secret
             method=message.method,
-            binding=binding_of(message.method, message.params),
+            binding=binding_of(message.method, params),
             log_level=level,
-            upstream_token=_progress_token(message.params),
-            client_token=_progress_token(message.params),
+            upstream_token=token,
+            client_token=token,
         )
         self._calls[call.key] = call
         call.waiting = message.id

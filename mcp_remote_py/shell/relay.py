@@ -27,6 +27,7 @@ Staying connected (DESIGN.md invariants 2–4):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import secrets
@@ -524,7 +525,8 @@ class Relay:
             request_id = self.state.next_relay_id()
             message = _relay_message({**body, "id": request_id})
             answer = self._own_requests[request_id] = _Answer(method=method, on_arrival=on_answer)
-            sending = trio.CancelScope()
+            # Sent from this task (carry), it is cancelled with this task: no scope of its own.
+            sending = trio.CancelScope() if on_answer is None else None
             assert self._nursery is not None
             try:
                 if on_answer is None:
@@ -537,7 +539,8 @@ class Relay:
                 if not answer.arrived.is_set():
                     await answer.arrived.wait()
             except trio.Cancelled:
-                sending.cancel()
+                if sending is not None:
+                    sending.cancel()
                 if answer.message is None and self.transport is not None and method != "initialize":
                     # basic/utilities/cancellation: the server may stop working on it.
                     self.send(cancelled_notification(request_id, "the client withdrew the request"))
@@ -556,10 +559,12 @@ class Relay:
             f"the connection to the server was lost while it was handling {method}"
         )
 
-    async def _send_own(self, message: Message, answer: _Answer, scope: trio.CancelScope) -> None:
+    async def _send_own(
+        self, message: Message, answer: _Answer, scope: trio.CancelScope | None
+    ) -> None:
         assert isinstance(message.id, str)
         try:
-            with scope:
+            with scope if scope is not None else contextlib.nullcontext():
                 transport = await self._to_server(message)
                 if answer.message is None and transport is not None:
                     if transport.answers_inline:
