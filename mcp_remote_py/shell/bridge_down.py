@@ -6,12 +6,12 @@ server does (or the era cache, or ``--protocol legacy``, says it will). The lega
 the relay's as always (``LegacySide``: opened by the bridge's ``initialize``, re-established
 and replayed by the relay when lost), so the client never sees one.
 
-A call that may be answered with ``input_required`` (``HELD_METHODS``) runs upstream in a task
-of its own, outliving the client request that started it: the server's requests during it are
-held and the client's request is answered with them; the client's retry (its ``requestState``
-redeemed) answers them and waits on for the same call. A call whose client does not come back
-within ``ROUND_TIMEOUT`` is given up: its held requests are answered with an error and the call
-cancelled upstream.
+A call that may be answered with ``input_required`` (``HELD_METHODS``) runs upstream in the
+task of the client request that started it, and outlives that request when the server asks: the
+server's requests during it are held and the client's request is answered with them (from a task
+of its own, ``_carrier_round``); the client's retry (its ``requestState`` redeemed) answers them
+and waits on for the same call. A call whose client does not come back within ``ROUND_TIMEOUT``
+is given up: its held requests are answered with an error and the call cancelled upstream.
 """
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ class LegacySide(Protocol):
         """Queue a notification or an answer to a server request, in order."""
         ...
 
+    def detach(self, request_id: RequestId) -> None:
+        """The client request is answered while its task carries on (a call across rounds of
+        input): neither its --request-timeout nor a cancellation of its id reaches the task."""
+        ...
+
 
 @dataclass(eq=False)
 class _Call:
@@ -124,6 +129,8 @@ class _Call:
     waiting: RequestId | None = None  # the client request answering for it now
     committed: RequestId | None = None  # the client request being answered (exactly once)
     watched: bool = False  # _watch runs (from the first input_required round on)
+    carrier: Message | None = None  # the client request whose task carries the call, waiting
+    rounding: bool = False  # a _carrier_round is on its way
     changed: trio.Event = field(default_factory=trio.Event)
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     keys: int = 0
@@ -312,6 +319,7 @@ class BridgeDown:
         )
         self._calls[call.key] = call
         call.waiting = message.id
+        call.carrier = message
         if self._parked:
             # The server asked for roots before this call: the client answers that first,
             # and the call goes upstream after it (the server reads them when it runs).
@@ -319,14 +327,30 @@ class BridgeDown:
                 scope.cancel()
                 call.held.append(request)
             self._parked.clear()
+            self._round_soon(call)
         else:
             call.go.set()
-        self._nursery.start_soon(self._run, call, upstream_body(message.body))
-        await self._follow(call, message)
+        ran = False
+        try:
+            await self._run(call, upstream_body(message.body))
+            ran = True
+        finally:
+            call.carrier = None
+            if not ran and call.waiting == message.id:
+                # The client withdrew this request (or it timed out) before the server asked
+                # anything: the call went with it (cancelled upstream as this task was).
+                call.waiting = None
+                self._refuse_held(call, "the client withdrew the request")
+                self._end(call, "was withdrawn with its request")
+        if call.waiting == message.id:
+            await self._follow(call, message)  # the call ended before it was answered
 
     async def _run(self, call: _Call, body: dict[str, Any]) -> None:
-        """The call upstream, for as long as the client keeps coming back for it."""
-        _CARRYING.set(call)
+        """The call upstream, for as long as the client keeps coming back for it: in the task
+        of the client request that started it (its answer reaches that request from the task
+        that reads it, no task switch on the way), which outlives the request when the server
+        asks for input (``_carrier_round``)."""
+        carrying = _CARRYING.set(call)
         try:
             with call.scope:
                 try:
@@ -341,10 +365,35 @@ class BridgeDown:
                     "call it again",
                 )
         finally:
+            _CARRYING.reset(carrying)
             call.done = True
             call.poke()
             if call.waiting is None:
                 self._end(call, "has ended: the call it belonged to was abandoned")
+
+    def _round_soon(self, call: _Call) -> None:
+        """The server asked while the request carrying the call waits: that request is
+        answered with a round from a task of its own, once the server's burst is read."""
+        if call.carrier is not None and call.waiting == call.carrier.id and not call.rounding:
+            call.rounding = True
+            self._nursery.start_soon(self._carrier_round, call)
+
+    async def _carrier_round(self, call: _Call) -> None:
+        call.rounding = False
+        message = call.carrier
+        if message is None or call.waiting != message.id or call.committed == message.id:
+            return  # answered or withdrawn meanwhile
+        if not call.held:
+            return
+        assert message.id is not None
+        call.committed = message.id
+        # The request is answered now, its task carries the call on: no --request-timeout
+        # and no cancellation by its id reach the call any more (the retries' do).
+        self._side.detach(message.id)
+        call.carrier = None
+        call.waiting = None
+        await self._ask(call, message)
+        call.poke()
 
     async def _arrived(self, call: _Call, answer: Message) -> None:
         """The server's answer, as it arrives: to the client request waiting for the call now,
@@ -637,6 +686,7 @@ class BridgeDown:
         key = f"{message.method.split('/')[0]}-{call.keys}"
         call.held.append(HeldRequest(key, message.id, message.method, dict(message.params)))
         call.poke()
+        self._round_soon(call)
 
     async def _park(self, request: HeldRequest, scope: trio.CancelScope) -> None:
         with scope:

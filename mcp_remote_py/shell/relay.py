@@ -172,6 +172,7 @@ class Relay:
         self._idle = trio.Event()
         self._own_requests: dict[str, _Answer] = {}
         self._request_scopes: dict[RequestId, trio.CancelScope] = {}
+        self._request_timeouts: dict[RequestId, trio.CancelScope] = {}
         # Requests sent on a transport that answers on a separate stream (legacy SSE).
         self._awaiting_stream: set[RequestId] = set()
         self._last_activity = 0.0
@@ -324,6 +325,7 @@ class Relay:
         # A plain cancel scope, not fail_after: that one is a generator context manager, and this
         # runs for every request.
         timeout = trio.CancelScope(deadline=trio.current_time() + limit if limit else math.inf)
+        self._request_timeouts[message.id] = timeout
         try:
             with scope, timeout:
                 await self._in_order.wait_sent(after)
@@ -363,8 +365,10 @@ class Relay:
                     (time.monotonic() - started) * 1000,
                 )
         finally:
-            self._request_scopes.pop(message.id, None)
-            self._modern_ids.discard(message.id)
+            if self._request_scopes.get(message.id) is scope:  # not detached, id not reused
+                del self._request_scopes[message.id]
+                del self._request_timeouts[message.id]
+                self._modern_ids.discard(message.id)
             if scope.cancelled_caught:
                 self.state.take(message.id)  # the client withdrew it: no answer is owed
             self._maybe_idle()
@@ -575,6 +579,14 @@ class Relay:
         except Exception as exc:  # the waiting request answers with it (an UpstreamError, or
             answer.failure = exc  # the last resort's -32007 for anything else)
             answer.arrived.set()
+
+    def detach(self, request_id: RequestId) -> None:
+        """``LegacySide``: the request is answered (with a round of input) while its task
+        carries the bridge's call on; a new request may take its id."""
+        if request_id in self._request_scopes:
+            del self._request_scopes[request_id]
+            self._request_timeouts.pop(request_id).deadline = math.inf
+            self._modern_ids.discard(request_id)
 
     def _one_stream(self) -> bool:
         """Whether the session carries everything on one stream (legacy HTTP+SSE), so a

@@ -517,6 +517,31 @@ async def test_an_input_required_round_by_hand(mcp1: Legacy, tmp_path: Path) -> 
     } or final["result"]["content"] == [{"type": "text", "text": "red"}], final
 
 
+async def test_a_call_outlives_its_first_requests_timeout_cancellation_and_id(
+    mcp1: Legacy, tmp_path: Path
+) -> None:
+    """The first request's task carries the call upstream; once that request is answered with
+    a round, its --request-timeout, a late cancellation of its id and a new request reusing the
+    id do not touch the call, which the retry then finishes."""
+    question = modern_request(1, "tools/call", {"name": "elicit", "arguments": {"question": "?"}})
+    question["params"]["_meta"][CAPABILITIES_KEY] = ALL_CAPABILITIES
+    async with raw_relay([mcp1.url, "--request-timeout", "1"], tmp_path) as relay:
+        await relay.send(question)
+        first = (await read_answer(relay, 1))["result"]
+        ((key, _),) = first["inputRequests"].items()
+        await relay.send(cancelled(1, "too late: it was answered"))
+        reused = modern_request(1, "tools/call", {"name": "echo", "arguments": {"text": "again"}})
+        await relay.send(reused)
+        again = await read_answer(relay, 1)
+        await trio.sleep(1.5)  # the condition under test: the first request's timeout passes
+        answer = {key: {"action": "accept", "content": {"answer": "blue"}}}
+        await relay.send(retry_of(question, 2, first["requestState"], answer))
+        seen = await read_until(relay, lambda lines: any(m.get("id") == 2 for m in lines))
+    assert again["result"]["content"] == [{"type": "text", "text": "again"}]
+    assert [m for m in seen if "id" in m] == [seen[-1]]  # no late error for the first request
+    assert seen[-1]["result"]["content"] == [{"type": "text", "text": "blue"}], seen[-1]
+
+
 # --- 8. bad input ------------------------------------------------------------------------------
 
 

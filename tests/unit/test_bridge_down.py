@@ -370,6 +370,7 @@ class ScriptedSession:
         self.ended = trio.Event()  # the upstream tools/call was cancelled
         self.on_call: Any = None
         self.linger: trio.Event | None = None
+        self.detached: list[Any] = []
 
     async def call(self, body: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(body)
@@ -400,6 +401,9 @@ class ScriptedSession:
         self.sent.append(body)
         self.sent_event.set()
         self.sent_event = trio.Event()
+
+    def detach(self, request_id: Any) -> None:
+        self.detached.append(request_id)
 
 
 class Lines:
@@ -459,15 +463,17 @@ async def test_the_answer_reaches_the_client_as_it_arrives_while_its_stream_stay
             answered.set()
 
         nursery.start_soon(request)
-        answer = await lines.answer(1)
-        await answered.wait()  # the client's request is over, the stream is not
+        answer = await lines.answer(1)  # the answer is the client's, the stream is still open
         assert answer["result"] == {
             "content": [{"type": "text", "text": "done"}],
             "resultType": "complete",
         }
-        session.linger.set()
         await trio.testing.wait_all_tasks_blocked()
+        assert not answered.is_set()  # the request's task reads its stream to the end
+        session.linger.set()
+        await answered.wait()
         assert lines.answers == {}  # one answer, not a second when the stream ends
+        assert session.detached == []  # answered with its result, not a round
         assert bridge._calls == {}  # the call is over
         nursery.cancel_scope.cancel()
 
