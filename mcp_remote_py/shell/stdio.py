@@ -12,12 +12,13 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import trio
 
 from ..core.jsonrpc import LineSplitter
 from . import memory
+from .quick import QuickCount, cancelled
 
 __all__ = ["StdoutWriter", "client_lines"]
 
@@ -55,8 +56,9 @@ async def client_lines(max_line: int, fd: int = 0) -> AsyncIterator[bytes | None
         was_blocking = os.get_blocking(fd)
         _widen_pipe(fd)
         stream = trio.lowlevel.FdStream(os.dup(fd))
+        reads = _QuickReads(stream)
         try:
-            while chunk := await stream.receive_some(CHUNK):
+            while chunk := await reads.read():
                 for line in splitter.feed(chunk):
                     yield line
         finally:
@@ -68,6 +70,25 @@ async def client_lines(max_line: int, fd: int = 0) -> AsyncIterator[bytes | None
                 yield line
     for line in splitter.finish():
         yield line
+
+
+class _QuickReads:
+    """What the pipe holds (up to ``CHUNK``), waited for only when it holds nothing
+    (``shell.quick``): a request is read the moment the relay gets to it, with no pass through
+    trio's scheduler after it (``FdStream.receive_some`` makes one whether it waited or not)."""
+
+    def __init__(self, stream: trio.lowlevel.FdStream) -> None:
+        self._stream = stream
+        self._quick = QuickCount()
+
+    async def read(self) -> bytes:
+        try:
+            chunk = os.read(self._stream.fileno(), CHUNK)
+        except OSError:  # nothing yet (or an error, which trio's stream reports as it does)
+            self._quick.count = 0
+            return await self._stream.receive_some(CHUNK)
+        await self._quick.one_more()
+        return chunk
 
 
 def _widen_pipe(fd: int) -> None:
@@ -118,26 +139,54 @@ class StdoutWriter:
         to append the newline nor encoded whole: text goes out a slice at a time."""
         if self.closed:
             return
-        async with self._lock:
-            # Half a message on stdout would garble every one after it: a writer cancelled
-            # mid-line (the client withdrew the request this answers, the relay is stopping)
-            # finishes the line first, unless the client stops reading altogether.
-            deadline = trio.current_time() + FINISH_LINE_WITHIN
-            with trio.CancelScope(shield=True, deadline=deadline) as finishing:
-                for part in _parts(data):
-                    if not await self._write(part):
-                        return
-            if finishing.cancelled_caught:
-                log.error(
-                    "the client read nothing of a %d-byte message for %g s; its stdout is "
-                    "given up (the relay exits)",
-                    len(data),
-                    FINISH_LINE_WITHIN,
-                )
+        if (
+            self._stream is not None
+            and not self._lock.locked()
+            and len(data) < JOIN_BELOW
+            and not cancelled()
+        ):
+            # The common case: no writer ahead, and the pipe takes the line whole at once. No
+            # await, so no other writer can come between; a line the pipe takes only in part
+            # is finished below, the lock taken before anything else can run.
+            part = (data if isinstance(data, bytes) else data.encode("utf-8")) + b"\n"
+            try:
+                written = os.write(self._stream.fileno(), part)
+            except BlockingIOError:
+                written = 0
+            except OSError:
                 self._gone()
                 return
+            if written == len(part):
+                return
+            self._lock.acquire_nowait()
+            try:
+                await self._finish([part[written:]], len(data))
+            finally:
+                self._lock.release()
+            return
+        async with self._lock:
+            await self._finish(_parts(data), len(data))
         if len(data) >= RELEASE_AFTER:
             memory.release_soon()
+
+    async def _finish(self, parts: Iterable[bytes], size: int) -> None:
+        """Write ``parts`` under the lock (held by the caller)."""
+        # Half a message on stdout would garble every one after it: a writer cancelled
+        # mid-line (the client withdrew the request this answers, the relay is stopping)
+        # finishes the line first, unless the client stops reading altogether.
+        deadline = trio.current_time() + FINISH_LINE_WITHIN
+        with trio.CancelScope(shield=True, deadline=deadline) as finishing:
+            for part in parts:
+                if not await self._write(part):
+                    return
+        if finishing.cancelled_caught:
+            log.error(
+                "the client read nothing of a %d-byte message for %g s; its stdout is "
+                "given up (the relay exits)",
+                size,
+                FINISH_LINE_WITHIN,
+            )
+            self._gone()
 
     async def _write(self, part: bytes) -> bool:
         try:
