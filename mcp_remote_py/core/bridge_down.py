@@ -43,6 +43,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from .eras import (
@@ -218,10 +219,14 @@ def upstream_body(body: Mapping[str, Any]) -> dict[str, Any]:
     return upstream
 
 
-def _result_defaults(method: str) -> dict[str, Any]:
-    if method in CACHEABLE_METHODS:
-        return {"resultType": "complete", "ttlMs": 0, "cacheScope": "private"}
-    return {"resultType": "complete"}
+_COMPLETE: Mapping[str, Any] = MappingProxyType({"resultType": "complete"})
+_COMPLETE_PRIVATE: Mapping[str, Any] = MappingProxyType(
+    {"resultType": "complete", "ttlMs": 0, "cacheScope": "private"}
+)
+
+
+def _result_defaults(method: str) -> Mapping[str, Any]:
+    return _COMPLETE_PRIVATE if method in CACHEABLE_METHODS else _COMPLETE
 
 
 def modern_response(

@@ -469,8 +469,17 @@ def parse_payload(data: bytes | str) -> list[Message]:
     return [_classify(body, data if one_line else b"")]
 
 
-# One encoder for every message the relay encodes (json.dumps with options builds one a call).
+# For what msgspec will not take: one encoder (json.dumps with options builds one a call).
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.cache
+def _line_encoder() -> Any:
+    """msgspec's JSON encoder: a tenth of ``json``'s time on a small message (two encodings of
+    each bridged call: its request and its answer)."""
+    import msgspec
+
+    return msgspec.json.Encoder()
 
 
 def line(message: Message | dict[str, Any]) -> bytes | str:
@@ -480,15 +489,15 @@ def line(message: Message | dict[str, Any]) -> bytes | str:
         if message.raw:
             return message.raw
         message = message.body
-    text = _COMPACT.encode(message)
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            # A lone surrogate (a peer's "\ud83d" escape, a string cut mid-emoji) has no UTF-8:
-            # write it escaped, as it came.
-            text = json.dumps(message, ensure_ascii=True, separators=(",", ":"))
-    return text
+    try:
+        data: bytes = _line_encoder().encode(message)
+    except UnicodeEncodeError:
+        # A lone surrogate (a peer's "\ud83d" escape, a string cut mid-emoji) has no UTF-8:
+        # write it escaped, as it came.
+        return json.dumps(message, ensure_ascii=True, separators=(",", ":"))
+    except (TypeError, ValueError, OverflowError):
+        return _COMPACT.encode(message)  # what msgspec refuses, json encodes (or refuses) as ever
+    return data
 
 
 def encode(message: Message | dict[str, Any]) -> bytes:

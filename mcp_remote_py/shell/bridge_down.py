@@ -131,7 +131,7 @@ class _Call:
     watched: bool = False  # _watch runs (from the first input_required round on)
     carrier: Message | None = None  # the client request whose task carries the call, waiting
     rounding: bool = False  # a _carrier_round is on its way
-    changed: trio.Event = field(default_factory=trio.Event)
+    changed: trio.Event | None = None  # made by the first waiter: most calls have none
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     keys: int = 0
     go: trio.Event = field(default_factory=trio.Event)  # set: send it upstream
@@ -139,8 +139,14 @@ class _Call:
     client_token: Any = None  # the progress token of the client request answering for it now
 
     def poke(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
+        if self.changed is not None:
+            self.changed.set()
+            self.changed = None
+
+    async def wait_changed(self) -> None:
+        if self.changed is None:
+            self.changed = trio.Event()
+        await self.changed.wait()
 
 
 @dataclass(eq=False)
@@ -412,11 +418,11 @@ class BridgeDown:
         client need not retry)."""
         while not call.done:
             if call.waiting is not None:
-                await call.changed.wait()
+                await call.wait_changed()
                 continue
             with trio.move_on_after(ROUND_TIMEOUT):
                 while call.waiting is None and not call.done:
-                    await call.changed.wait()
+                    await call.wait_changed()
                 continue
             log.info(
                 "the client did not retry %s within %g s after the server asked for input; "
@@ -451,7 +457,7 @@ class BridgeDown:
                     assert call.answer is not None
                     await self._answer(message, call.answer)
                     return
-                await call.changed.wait()
+                await call.wait_changed()
         finally:
             if call.waiting == message.id:
                 call.waiting = None
@@ -544,7 +550,8 @@ class BridgeDown:
 
     def _end(self, call: _Call, why: str) -> None:
         self._calls.pop(call.key, None)
-        self._states.withdraw(call.key, why)
+        if call.rounds:  # a call that never asked has no requestState out
+            self._states.withdraw(call.key, why)
 
     # -- subscriptions -------------------------------------------------------------------------
 

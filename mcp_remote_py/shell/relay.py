@@ -867,13 +867,14 @@ class Relay:
                 await answer.arrived.wait()
         finally:
             self._own_requests.pop(initialize.id, None)
-        if answer.body is None or "result" not in answer.body:
+        body = answer.body  # parsed again on each reading, for a large one
+        if body is None or "result" not in body:
             await transport.close()
             raise ProtocolViolation(
                 "the server did not accept the replayed initialize"
-                + (f": {answer.body.get('error')}" if answer.body else " in time")
+                + (f": {body.get('error')}" if body else " in time")
             )
-        self.state.learn_initialize_result(answer.body)
+        self.state.learn_initialize_result(body)
         if self.state.protocol_version:
             transport.set_protocol_version(self.state.protocol_version)
         for message in rest:
@@ -884,7 +885,7 @@ class Relay:
         lost_at, why = self._lost or (started, "the session was lost")
         log.info("%s; session re-established in %.1f s", why, time.monotonic() - lost_at)
         self._lost = None
-        await self._announce_list_changes(answer.body)
+        await self._announce_list_changes(body)
         return transport
 
     async def _announce_list_changes(self, initialize_result: dict[str, Any]) -> None:
