@@ -112,7 +112,7 @@ class LegacySide(Protocol):
         ...
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Call:
     """One client call running upstream, possibly across several client requests (rounds)."""
 
@@ -244,7 +244,8 @@ class BridgeDown:
                 "for it. Send requests with _meta, or start a new connection to speak 2025",
             )
             return
-        await self.ensure_open(message)
+        if self.initialize_result is None:
+            await self.ensure_open(message)
         if message.method == "server/discover":
             assert self.initialize_result is not None
             answer = ModernFace.discover_result(message.id, self.initialize_result)

@@ -43,12 +43,13 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from functools import partial
 from typing import Any
 
 import httpx
 import trio
 
-from .quick import QuickCount, cancelled
+from .quick import QuickCount, cancelled, read_when_ready
 
 __all__ = ["Http1Transport", "MalformedAnswer"]
 
@@ -122,16 +123,26 @@ class _Connection:
 
     async def receive(self) -> bytes:
         raw = self.raw
-        if raw is not None:
-            try:
-                ready = raw.recv(READ_SIZE)
-            except BlockingIOError:
-                pass  # nothing yet: wait for it, as trio does
-            except OSError as exc:
-                raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
-            else:
-                await self.quick.one_more()
-                return ready
+        if raw is None:
+            return await self._receive_stream()
+        try:
+            return await read_when_ready(
+                partial(raw.recv, READ_SIZE), partial(self._wait_readable, raw), self.quick
+            )
+        except (trio.ClosedResourceError, OSError) as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+
+    async def _wait_readable(self, raw: socket.socket) -> None:
+        timeout = self.read_timeout
+        if timeout is None:
+            await trio.lowlevel.wait_readable(raw)
+            return
+        with _deadline(timeout) as waiting:
+            await trio.lowlevel.wait_readable(raw)
+        if waiting.cancelled_caught:
+            raise httpx.ReadTimeout(f"the server sent nothing for {timeout:g} s")
+
+    async def _receive_stream(self) -> bytes:
         timeout = self.read_timeout
         try:
             if timeout is None:

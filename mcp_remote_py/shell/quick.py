@@ -11,9 +11,11 @@ relay (or a cancellation) from running.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import trio
 
-__all__ = ["QUICK_READS", "QuickCount", "cancelled"]
+__all__ = ["QUICK_READS", "QuickCount", "cancelled", "read_when_ready"]
 
 QUICK_READS = 16
 
@@ -37,3 +39,25 @@ class QuickCount:
         if self.count >= QUICK_READS:
             self.count = 0
             await trio.lowlevel.checkpoint()
+
+
+async def read_when_ready(
+    read: Callable[[], bytes], wait: Callable[[], Awaitable[None]], count: QuickCount
+) -> bytes:
+    """``read()`` (non-blocking: BlockingIOError when there is nothing yet) at once; when there
+    is nothing, ``wait()`` (a checkpoint: trio wakes the task when there is) and read again. One
+    pass through the scheduler for a read that waited, none for one that did not (trio's
+    streams make two and one). What ``read`` and ``wait`` raise otherwise is the caller's."""
+    waited = False
+    while True:
+        try:
+            data = read()
+        except BlockingIOError:
+            await wait()
+            waited = True
+            continue
+        if waited:
+            count.count = 0
+        else:
+            await count.one_more()
+        return data

@@ -27,7 +27,6 @@ Staying connected (DESIGN.md invariants 2–4):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import secrets
@@ -171,8 +170,10 @@ class Relay:
         self._nursery: trio.Nursery | None = None
         self._idle = trio.Event()
         self._own_requests: dict[str, _Answer] = {}
+        # Each running request's scope: cancelled when its client withdraws it (the id is then
+        # in _withdrawn), its deadline the --request-timeout.
         self._request_scopes: dict[RequestId, trio.CancelScope] = {}
-        self._request_timeouts: dict[RequestId, trio.CancelScope] = {}
+        self._withdrawn: set[RequestId] = set()
         # Requests sent on a transport that answers on a separate stream (legacy SSE).
         self._awaiting_stream: set[RequestId] = set()
         self._last_activity = 0.0
@@ -285,6 +286,7 @@ class Relay:
         self.state.cancel(message)
         request_id = message.params.get("requestId")
         if isinstance(request_id, (str, int)) and request_id in self._request_scopes:
+            self._withdrawn.add(request_id)
             self._request_scopes[request_id].cancel()
 
     async def _on_request(self, message: Message) -> None:
@@ -322,12 +324,12 @@ class Relay:
         started = time.monotonic()
         # A subscription lasts until the client ends it: no --request-timeout.
         limit = self.options.request_timeout if message.method != "subscriptions/listen" else 0
-        # A plain cancel scope, not fail_after: that one is a generator context manager, and this
-        # runs for every request.
-        timeout = trio.CancelScope(deadline=trio.current_time() + limit if limit else math.inf)
-        self._request_timeouts[message.id] = timeout
+        # One plain cancel scope for the client's withdrawal and the timeout (not fail_after,
+        # a generator context manager: this runs for every request, and each scope costs).
+        if limit:
+            scope.deadline = trio.current_time() + limit
         try:
-            with scope, timeout:
+            with scope:
                 await self._in_order.wait_sent(after)
                 await self._send_request(message)
         except UpstreamError as exc:
@@ -350,7 +352,8 @@ class Relay:
                 "serving. Please report it with the log file (mcp-remote-py --help names it)",
             )
         else:
-            if timeout.cancelled_caught:
+            owned = self._request_scopes.get(message.id) is scope  # not detached
+            if owned and scope.cancelled_caught and message.id not in self._withdrawn:
                 await self._answer_error(
                     message.id,
                     REQUEST_TIMEOUT,
@@ -367,10 +370,10 @@ class Relay:
         finally:
             if self._request_scopes.get(message.id) is scope:  # not detached, id not reused
                 del self._request_scopes[message.id]
-                del self._request_timeouts[message.id]
                 self._modern_ids.discard(message.id)
-            if scope.cancelled_caught:
-                self.state.take(message.id)  # the client withdrew it: no answer is owed
+                if message.id in self._withdrawn:
+                    self._withdrawn.discard(message.id)
+                    self.state.take(message.id)  # the client withdrew it: no answer is owed
             self._maybe_idle()
 
     async def _send_request(self, message: Message) -> None:
@@ -524,7 +527,8 @@ class Relay:
         method = str(body.get("method"))
         # What the bridge queued before this (notifications/initialized, answers to the
         # server's requests) reaches the server first, as a client's own would.
-        await self._in_order.wait_sent(self._in_order.enqueued)
+        if self._in_order.sent < self._in_order.enqueued:
+            await self._in_order.wait_sent(self._in_order.enqueued)
         for attempt in range(2):
             request_id = self.state.next_relay_id()
             message = _relay_message({**body, "id": request_id})
@@ -568,14 +572,18 @@ class Relay:
     ) -> None:
         assert isinstance(message.id, str)
         try:
-            with scope if scope is not None else contextlib.nullcontext():
+            transport: Transport | None = None
+            if scope is None:
                 transport = await self._to_server(message)
-                if answer.message is None and transport is not None:
-                    if transport.answers_inline:
-                        answer.lost = True  # its stream ended without it
-                        answer.arrived.set()
-                    else:
-                        self._own_awaiting.add(message.id)  # it comes on the legacy stream
+            else:
+                with scope:  # cancelled: the caller gave up on it, nothing more to do
+                    transport = await self._to_server(message)
+            if answer.message is None and transport is not None:
+                if transport.answers_inline:
+                    answer.lost = True  # its stream ended without it
+                    answer.arrived.set()
+                else:
+                    self._own_awaiting.add(message.id)  # it comes on the legacy stream
         except Exception as exc:  # the waiting request answers with it (an UpstreamError, or
             answer.failure = exc  # the last resort's -32007 for anything else)
             answer.arrived.set()
@@ -583,9 +591,9 @@ class Relay:
     def detach(self, request_id: RequestId) -> None:
         """``LegacySide``: the request is answered (with a round of input) while its task
         carries the bridge's call on; a new request may take its id."""
-        if request_id in self._request_scopes:
-            del self._request_scopes[request_id]
-            self._request_timeouts.pop(request_id).deadline = math.inf
+        scope = self._request_scopes.pop(request_id, None)
+        if scope is not None:
+            scope.deadline = math.inf
             self._modern_ids.discard(request_id)
 
     def _one_stream(self) -> bool:

@@ -13,12 +13,13 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
+from functools import partial
 
 import trio
 
 from ..core.jsonrpc import LineSplitter
 from . import memory
-from .quick import QuickCount, cancelled
+from .quick import QuickCount, cancelled, read_when_ready
 
 __all__ = ["StdoutWriter", "client_lines"]
 
@@ -82,13 +83,13 @@ class _QuickReads:
         self._quick = QuickCount()
 
     async def read(self) -> bytes:
+        fd = self._stream.fileno()
         try:
-            chunk = os.read(self._stream.fileno(), CHUNK)
-        except OSError:  # nothing yet (or an error, which trio's stream reports as it does)
-            self._quick.count = 0
+            return await read_when_ready(
+                partial(os.read, fd, CHUNK), partial(trio.lowlevel.wait_readable, fd), self._quick
+            )
+        except OSError:  # trio's stream reports it as it always did
             return await self._stream.receive_some(CHUNK)
-        await self._quick.one_more()
-        return chunk
 
 
 def _widen_pipe(fd: int) -> None:
