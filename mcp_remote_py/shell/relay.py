@@ -595,6 +595,9 @@ class Relay:
         if scope is not None:
             scope.deadline = math.inf
             self._modern_ids.discard(request_id)
+            # Withdrawn just before: that mark must not outlive it and meet a request reusing
+            # the id, whose timeout would then be taken for a withdrawal (and go unanswered).
+            self._withdrawn.discard(request_id)
 
     def _one_stream(self) -> bool:
         """Whether the session carries everything on one stream (legacy HTTP+SSE), so a
